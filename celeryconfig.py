@@ -1,0 +1,99 @@
+"""Every Celery setting of the loyalty worker, in one place.
+
+Delivery is at-least-once: messages are acknowledged after the task returns, a worker child that
+dies puts its message back, and each worker process reserves one message at a time. The database
+(idempotency keys, the outbox) turns that into exactly-once effects. Why each setting is here:
+``../shared/reference/reliability.md`` and the README's "Delivery guarantees".
+"""
+
+from kombu import Exchange, Queue
+
+from workers.settings import Settings
+
+_settings = Settings.from_environment()
+
+ADJUSTMENTS_QUEUE = "loyalty.adjustments"
+
+# Longest a task may run, and longest a retry may wait. Both stay far below the visibility timeout,
+# or Redis would hand the same message to a second worker while the first still holds it.
+TASK_TIME_LIMIT = 120
+RETRY_BACKOFF_MAX = 300
+VISIBILITY_TIMEOUT = 3600
+
+broker_url = _settings.broker_url
+result_backend = _settings.result_backend
+
+# JSON only: pickle is refused on the way in and never produced.
+task_serializer = "json"
+result_serializer = "json"
+event_serializer = "json"
+accept_content = ["json"]
+result_accept_content = ["json"]
+
+_is_rabbitmq = broker_url.startswith(("amqp", "pyamqp"))
+_queue_arguments = {"x-queue-type": "quorum"} if _is_rabbitmq else None
+task_queues = (
+    Queue(
+        ADJUSTMENTS_QUEUE,
+        Exchange(ADJUSTMENTS_QUEUE, type="direct", durable=True),
+        routing_key=ADJUSTMENTS_QUEUE,
+        durable=True,
+        queue_arguments=_queue_arguments,
+    ),
+)
+task_default_queue = ADJUSTMENTS_QUEUE
+task_routes = {
+    "loyalty.adjust_points": {"queue": ADJUSTMENTS_QUEUE, "routing_key": ADJUSTMENTS_QUEUE},
+    "loyalty.upsert_customer": {"queue": ADJUSTMENTS_QUEUE, "routing_key": ADJUSTMENTS_QUEUE},
+}
+task_create_missing_queues = False
+
+# Acknowledge after the work, requeue when a child dies or a hard time limit kills it; a task
+# that raises is not requeued (its command is recorded, or it is a bug to look at).
+task_acks_late = True
+task_reject_on_worker_lost = True
+task_acks_on_failure = True
+task_acks_on_timeout = False
+worker_prefetch_multiplier = 1
+worker_cancel_long_running_tasks_on_connection_loss = True
+task_time_limit = TASK_TIME_LIMIT
+task_soft_time_limit = TASK_TIME_LIMIT - 20
+
+_network_broker_options = {
+    "visibility_timeout": VISIBILITY_TIMEOUT,
+    "socket_timeout": 10,
+    "socket_connect_timeout": 5,
+    "socket_keepalive": True,
+    "health_check_interval": 25,
+    "retry_on_timeout": True,
+    "max_retries": 5,
+}
+if _is_rabbitmq:
+    broker_transport_options = {"confirm_publish": True, "max_retries": 5}
+elif broker_url.startswith("sqla+"):
+    # The embedded SQLite transport hands its options to create_engine(); it takes none of these.
+    broker_transport_options = {}
+else:
+    broker_transport_options = _network_broker_options
+result_backend_transport_options = {"visibility_timeout": VISIBILITY_TIMEOUT}
+visibility_timeout = VISIBILITY_TIMEOUT
+broker_connection_retry_on_startup = True
+broker_connection_max_retries = None
+task_publish_retry = True
+task_publish_retry_policy = {
+    "max_retries": 5,
+    "interval_start": 0.2,
+    "interval_step": 0.5,
+    "interval_max": 3,
+}
+
+# Results: the database keeps every command's result for good; the backend only lets a publisher
+# wait for one, so results expire there after a day.
+result_expires = 24 * 3600
+result_extended = False
+task_ignore_result = False
+
+worker_soft_shutdown_timeout = 30.0
+worker_enable_soft_shutdown_on_idle = True
+worker_hijack_root_logger = False
+worker_redirect_stdouts = False

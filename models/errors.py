@@ -1,0 +1,47 @@
+"""Why a command is refused. A rejection is final: it is recorded and returned, never retried."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class ErrorCode(StrEnum):
+    INVALID_COMMAND = "invalid_command"
+    CUSTOMER_EXCLUDED = "customer_excluded"
+    CUSTOMER_NOT_FOUND = "customer_not_found"
+    UNKNOWN_SHOP = "unknown_shop"
+    REVISION_CONFLICT = "revision_conflict"
+    IDEMPOTENCY_CONFLICT = "idempotency_conflict"
+    INSUFFICIENT_POINTS = "insufficient_points"
+
+    @property
+    def http_status(self) -> int:
+        return _HTTP_STATUS[self]
+
+
+_HTTP_STATUS = {
+    ErrorCode.INVALID_COMMAND: 400,
+    ErrorCode.CUSTOMER_EXCLUDED: 403,
+    ErrorCode.CUSTOMER_NOT_FOUND: 404,
+    ErrorCode.UNKNOWN_SHOP: 404,
+    ErrorCode.REVISION_CONFLICT: 409,
+    ErrorCode.IDEMPOTENCY_CONFLICT: 409,
+    ErrorCode.INSUFFICIENT_POINTS: 422,
+}
+
+
+@dataclass(frozen=True)
+class Rejection:
+    code: ErrorCode
+    message: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def as_error(self) -> dict[str, Any]:
+        return {
+            "code": self.code.value,
+            "http_status": self.code.http_status,
+            "message": self.message,
+            "details": self.details,
+        }

@@ -1,0 +1,252 @@
+"""What each command does, start to finish: validate once, then one transaction through the unit
+of work. Infrastructure errors propagate (the task retries them); everything about the command
+itself ends as a recorded result."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from models import results
+from models.adjustments import Adjustment, earns_email, plan_adjustment
+from models.commands import AdjustPoints, InvalidCommand, UpsertCustomer, parse_command, salvage_key
+from models.errors import ErrorCode, Rejection
+from models.unit_of_work import UnitOfWork
+
+ADJUST_POINTS = "adjust_points"
+UPSERT_CUSTOMER = "upsert_customer"
+
+# Side-effect tasks owed by an applied adjustment (dispatched from the outbox).
+RECALCULATE_TIER = "loyalty.recalculate_tier"
+SEND_POINTS_EARNED_EMAIL = "loyalty.send_points_earned_email"
+
+# A command and its duplicate can race past the idempotency read; the loser's insert of the key
+# fails and it starts over, then finds the stored result. More than a few losses is a bug.
+_RACE_ATTEMPTS = 3
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def adjust_points(uow: UnitOfWork, payload: Any) -> dict[str, Any]:
+    try:
+        command = parse_command(AdjustPoints, payload)
+    except InvalidCommand as invalid:
+        return reject_invalid(uow, ADJUST_POINTS, payload, invalid)
+    payload_hash = command.payload_hash()
+    return _retry_races(lambda: _adjust(uow, command, payload_hash))
+
+
+def upsert_customer(uow: UnitOfWork, payload: Any) -> dict[str, Any]:
+    try:
+        command = parse_command(UpsertCustomer, payload)
+    except InvalidCommand as invalid:
+        return reject_invalid(uow, UPSERT_CUSTOMER, payload, invalid)
+    payload_hash = command.payload_hash()
+    return _retry_races(lambda: _upsert(uow, command, payload_hash))
+
+
+def reject_invalid(
+    uow: UnitOfWork, command_type: str, payload: Any, invalid: InvalidCommand
+) -> dict[str, Any]:
+    """Invalid input is recorded but does not claim its idempotency key: the sender can fix the
+    command and send it again under the same id."""
+    shop_id, command_id = salvage_key(payload)
+    result = results.rejected(shop_id, command_id, invalid.rejection())
+    with uow:
+        uow.store.record_rejected_message(
+            command_type=command_type,
+            shop_id=shop_id,
+            command_id=command_id,
+            payload=payload,
+            result=result,
+            now=utc_now(),
+        )
+        uow.commit()
+    return result
+
+
+def _retry_races(attempt: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    for _ in range(_RACE_ATTEMPTS - 1):
+        try:
+            return attempt()
+        except IntegrityError:
+            continue
+    return attempt()
+
+
+def _adjust(uow: UnitOfWork, command: AdjustPoints, payload_hash: str) -> dict[str, Any]:
+    with uow:
+        account = uow.store.lock_account(command.shop_id, command.customer_id, command.command_id)
+        if account is None:
+            return _settle_without_account(uow, command, ADJUST_POINTS, payload_hash)
+        if account.stored_result is not None:
+            return _replay(uow, command, ADJUST_POINTS, payload_hash, account.stored_hash,
+                           account.stored_result)
+
+        outcome = plan_adjustment(account.points, command, excluded=account.excluded)
+        now = utc_now()
+        if isinstance(outcome, Rejection):
+            result = results.rejected(command.shop_id, command.command_id, outcome)
+        else:
+            transaction_id = uuid.uuid4()
+            result = results.applied(
+                shop_id=command.shop_id,
+                command_id=command.command_id,
+                customer_id=command.customer_id,
+                transaction_id=transaction_id,
+                adjustment=outcome,
+                note=command.note,
+                account=results.account_view(
+                    command.customer_id, outcome.after, account.tier, now
+                ),
+            )
+            uow.store.record_adjustment(
+                account_id=account.id,
+                command=command,
+                adjustment=outcome,
+                transaction_id=transaction_id,
+                now=now,
+                side_effects=_side_effects(outcome, command, account.email),
+            )
+        _record(uow, command, ADJUST_POINTS, payload_hash, result, now)
+        uow.commit()
+        return result
+
+
+def _side_effects(adjustment: Adjustment, command: AdjustPoints, email: str | None) -> list[str]:
+    owed = []
+    if adjustment.after.lifetime != adjustment.before.lifetime:
+        owed.append(RECALCULATE_TIER)
+    if earns_email(adjustment, command, email):
+        owed.append(SEND_POINTS_EARNED_EMAIL)
+    return owed
+
+
+def _upsert(uow: UnitOfWork, command: UpsertCustomer, payload_hash: str) -> dict[str, Any]:
+    with uow:
+        account = uow.store.lock_account(command.shop_id, command.customer_id, command.command_id)
+        if account is not None and account.stored_result is not None:
+            return _replay(uow, command, UPSERT_CUSTOMER, payload_hash, account.stored_hash,
+                           account.stored_result)
+        if account is None:
+            stored = uow.store.stored_result(command.shop_id, command.command_id)
+            if stored is not None:
+                return _replay(uow, command, UPSERT_CUSTOMER, payload_hash, *stored)
+            if not uow.store.shop_exists(command.shop_id):
+                return _reject(uow, command, UPSERT_CUSTOMER, payload_hash, _unknown_shop(command))
+
+        now = utc_now()
+        if account is None:
+            account_id = uow.store.create_account(command, now)
+        else:
+            account_id = account.id
+            uow.store.update_customer(account_id, command, now)
+        customer = uow.store.customer_record(account_id)
+        result = {
+            "status": results.APPLIED,
+            "command_id": command.command_id,
+            "shop_id": command.shop_id,
+            "created": account is None,
+            "customer": {
+                "customer_id": command.customer_id,
+                "email": customer.email,
+                "phone": customer.phone,
+                "first_name": customer.first_name,
+                "last_name": customer.last_name,
+                "excluded": customer.excluded,
+            },
+        }
+        _record(uow, command, UPSERT_CUSTOMER, payload_hash, result, now)
+        uow.commit()
+        return result
+
+
+def _settle_without_account(
+    uow: UnitOfWork, command: AdjustPoints, command_type: str, payload_hash: str
+) -> dict[str, Any]:
+    stored = uow.store.stored_result(command.shop_id, command.command_id)
+    if stored is not None:
+        return _replay(uow, command, command_type, payload_hash, *stored)
+    if not uow.store.shop_exists(command.shop_id):
+        rejection = _unknown_shop(command)
+    else:
+        rejection = Rejection(
+            ErrorCode.CUSTOMER_NOT_FOUND,
+            f"customer {command.customer_id!r} not found in shop {command.shop_id!r}",
+            {"customer_id": command.customer_id},
+        )
+    return _reject(uow, command, command_type, payload_hash, rejection)
+
+
+def _unknown_shop(command: AdjustPoints | UpsertCustomer) -> Rejection:
+    return Rejection(
+        ErrorCode.UNKNOWN_SHOP, f"shop {command.shop_id!r} not found", {"shop_id": command.shop_id}
+    )
+
+
+def _reject(
+    uow: UnitOfWork,
+    command: AdjustPoints | UpsertCustomer,
+    command_type: str,
+    payload_hash: str,
+    rejection: Rejection,
+) -> dict[str, Any]:
+    result = results.rejected(command.shop_id, command.command_id, rejection)
+    _record(uow, command, command_type, payload_hash, result, utc_now())
+    uow.commit()
+    return result
+
+
+def _replay(
+    uow: UnitOfWork,
+    command: AdjustPoints | UpsertCustomer,
+    command_type: str,
+    payload_hash: str,
+    stored_hash: str | None,
+    stored_result: dict[str, Any],
+) -> dict[str, Any]:
+    if stored_hash == payload_hash:
+        return stored_result
+    result = results.rejected(
+        command.shop_id,
+        command.command_id,
+        Rejection(
+            ErrorCode.IDEMPOTENCY_CONFLICT,
+            f"command_id {command.command_id!r} was already used for a different command",
+            {"command_id": command.command_id, "original_status": stored_result["status"]},
+        ),
+    )
+    uow.store.record_rejected_message(
+        command_type=command_type,
+        shop_id=command.shop_id,
+        command_id=command.command_id,
+        payload=command.model_dump(mode="json"),
+        result=result,
+        now=utc_now(),
+    )
+    uow.commit()
+    return result
+
+
+def _record(
+    uow: UnitOfWork,
+    command: AdjustPoints | UpsertCustomer,
+    command_type: str,
+    payload_hash: str,
+    result: dict[str, Any],
+    now: datetime,
+) -> None:
+    uow.store.record_result(
+        shop_id=command.shop_id,
+        command_id=command.command_id,
+        command_type=command_type,
+        payload_hash=payload_hash,
+        result=result,
+        now=now,
+    )

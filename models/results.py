@@ -1,0 +1,82 @@
+"""The result object every command returns and the database keeps: Mage's shape under ``data``,
+Wix's account shape under ``account``."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from models.adjustments import Adjustment, Points
+from models.errors import Rejection
+
+APPLIED = "applied"
+REJECTED = "rejected"
+
+
+def timestamp(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def account_view(
+    customer_id: str,
+    points: Points,
+    tier: tuple[str, int] | None,
+    last_activity_at: datetime | None,
+) -> dict[str, Any]:
+    return {
+        "customer_id": customer_id,
+        "points": {
+            "balance": points.balance,
+            "earned": points.earned,
+            "redeemed": points.redeemed,
+            "adjusted": points.adjusted,
+        },
+        "lifetime_points": points.lifetime,
+        "tier": None if tier is None else {"name": tier[0], "threshold": tier[1]},
+        "revision": points.revision,
+        "last_activity_at": timestamp(last_activity_at),
+    }
+
+
+def applied(
+    *,
+    shop_id: str,
+    command_id: str,
+    customer_id: str,
+    transaction_id: uuid.UUID,
+    adjustment: Adjustment,
+    note: str | None,
+    account: dict[str, Any],
+) -> dict[str, Any]:
+    return {
+        "status": APPLIED,
+        "command_id": command_id,
+        "shop_id": shop_id,
+        "transaction_id": str(transaction_id),
+        "data": {
+            "type": "points_adjustment",
+            "id": str(transaction_id),
+            "attributes": {
+                "customer_id": customer_id,
+                "adjustment": adjustment.requested,
+                "applied_adjustment": adjustment.applied,
+                "points_before": adjustment.before.balance,
+                "points_after": adjustment.after.balance,
+                "current_points": adjustment.after.balance,
+                "note": note,
+            },
+        },
+        "account": account,
+    }
+
+
+def rejected(shop_id: str | None, command_id: str | None, rejection: Rejection) -> dict[str, Any]:
+    return {
+        "status": REJECTED,
+        "command_id": command_id,
+        "shop_id": shop_id,
+        "error": rejection.as_error(),
+    }

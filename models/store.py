@@ -1,0 +1,295 @@
+"""The SQL the commands run, on the unit of work's connection.
+
+Statements are built once at import and bound by name, so each execution reuses SQLAlchemy's
+compiled form and psycopg's prepared statement. The hot path is one locking read and the writes
+that commit with it: no ORM loads.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, and_, bindparam, insert, select, update
+
+from models.adjustments import Adjustment, Points
+from models.commands import AdjustPoints, UpsertCustomer
+from models.tables import (
+    accounts,
+    ledger_entries,
+    outbox,
+    processed_commands,
+    rejected_messages,
+    shops,
+    tiers,
+)
+
+_POINTS_COLUMNS = (
+    accounts.c.balance,
+    accounts.c.lifetime,
+    accounts.c.earned,
+    accounts.c.redeemed,
+    accounts.c.adjusted,
+    accounts.c.revision,
+)
+_CUSTOMER_COLUMNS = (
+    accounts.c.email,
+    accounts.c.phone,
+    accounts.c.first_name,
+    accounts.c.last_name,
+    accounts.c.excluded,
+)
+
+# The account row, locked for the rest of the transaction, with what was stored under this
+# command's key. A duplicate that waited on the lock may not see the key its twin just committed;
+# its insert into processed_commands then fails and the handler starts over.
+_LOCK_ACCOUNT = (
+    select(
+        accounts.c.id,
+        *_POINTS_COLUMNS,
+        *_CUSTOMER_COLUMNS,
+        accounts.c.last_activity_at,
+        tiers.c.name.label("tier_name"),
+        tiers.c.threshold.label("tier_threshold"),
+        processed_commands.c.payload_hash.label("stored_hash"),
+        processed_commands.c.result.label("stored_result"),
+    )
+    .select_from(
+        accounts.outerjoin(tiers, tiers.c.id == accounts.c.tier_id).outerjoin(
+            processed_commands,
+            and_(
+                processed_commands.c.shop_id == accounts.c.shop_id,
+                processed_commands.c.command_id == bindparam("command_id"),
+            ),
+        )
+    )
+    .where(
+        accounts.c.shop_id == bindparam("shop_id"),
+        accounts.c.customer_id == bindparam("customer_id"),
+    )
+    .with_for_update(of=accounts)
+)
+
+_STORED_RESULT = select(processed_commands.c.payload_hash, processed_commands.c.result).where(
+    processed_commands.c.shop_id == bindparam("shop_id"),
+    processed_commands.c.command_id == bindparam("command_id"),
+)
+
+_SHOP_EXISTS = select(shops.c.id).where(shops.c.id == bindparam("shop_id"))
+
+_UPDATE_POINTS = (
+    update(accounts)
+    .where(accounts.c.id == bindparam("account_id"))
+    .values(
+        balance=bindparam("balance"),
+        lifetime=bindparam("lifetime"),
+        adjusted=bindparam("adjusted"),
+        revision=bindparam("revision"),
+        last_activity_at=bindparam("now"),
+        updated_at=bindparam("now"),
+    )
+)
+
+_INSERT_LEDGER = insert(ledger_entries)
+_INSERT_PROCESSED = insert(processed_commands)
+_INSERT_OUTBOX = insert(outbox)
+_INSERT_REJECTED = insert(rejected_messages)
+_INSERT_ACCOUNT = insert(accounts).returning(accounts.c.id)
+
+
+@dataclass(frozen=True, slots=True)
+class LockedAccount:
+    id: int
+    points: Points
+    excluded: bool
+    email: str | None
+    tier: tuple[str, int] | None
+    last_activity_at: datetime | None
+    stored_hash: str | None
+    stored_result: dict[str, Any] | None
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> LockedAccount:
+        return cls(
+            id=row.id,
+            points=Points(
+                row.balance, row.lifetime, row.earned, row.redeemed, row.adjusted, row.revision
+            ),
+            excluded=row.excluded,
+            email=row.email,
+            tier=None if row.tier_name is None else (row.tier_name, row.tier_threshold),
+            last_activity_at=row.last_activity_at,
+            stored_hash=row.stored_hash,
+            stored_result=row.stored_result,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerRecord:
+    email: str | None
+    phone: str | None
+    first_name: str | None
+    last_name: str | None
+    excluded: bool
+
+
+class LoyaltyStore:
+    def __init__(self, connection: Connection) -> None:
+        self._db = connection
+
+    def lock_account(self, shop_id: str, customer_id: str, command_id: str) -> LockedAccount | None:
+        row = self._db.execute(
+            _LOCK_ACCOUNT,
+            {"shop_id": shop_id, "customer_id": customer_id, "command_id": command_id},
+        ).one_or_none()
+        return None if row is None else LockedAccount.from_row(row)
+
+    def customer_record(self, account_id: int) -> CustomerRecord:
+        row = self._db.execute(
+            select(*_CUSTOMER_COLUMNS).where(accounts.c.id == account_id)
+        ).one()
+        return CustomerRecord(row.email, row.phone, row.first_name, row.last_name, row.excluded)
+
+    def stored_result(self, shop_id: str, command_id: str) -> tuple[str, dict[str, Any]] | None:
+        row = self._db.execute(
+            _STORED_RESULT, {"shop_id": shop_id, "command_id": command_id}
+        ).one_or_none()
+        return None if row is None else (row.payload_hash, row.result)
+
+    def shop_exists(self, shop_id: str) -> bool:
+        return self._db.execute(_SHOP_EXISTS, {"shop_id": shop_id}).first() is not None
+
+    def record_adjustment(
+        self,
+        *,
+        account_id: int,
+        command: AdjustPoints,
+        adjustment: Adjustment,
+        transaction_id: uuid.UUID,
+        now: datetime,
+        side_effects: list[str],
+    ) -> None:
+        after = adjustment.after
+        self._db.execute(
+            _UPDATE_POINTS,
+            {
+                "account_id": account_id,
+                "balance": after.balance,
+                "lifetime": after.lifetime,
+                "adjusted": after.adjusted,
+                "revision": after.revision,
+                "now": now,
+            },
+        )
+        self._db.execute(
+            _INSERT_LEDGER,
+            {
+                "transaction_id": transaction_id,
+                "shop_id": command.shop_id,
+                "account_id": account_id,
+                "command_id": command.command_id,
+                "requested": adjustment.requested,
+                "applied": adjustment.applied,
+                "balance_before": adjustment.before.balance,
+                "balance_after": after.balance,
+                "lifetime_before": adjustment.before.lifetime,
+                "lifetime_after": after.lifetime,
+                "note": command.note,
+                "source": command.source,
+                "actor": command.actor,
+                "created_at": now,
+            },
+        )
+        if side_effects:
+            self._db.execute(
+                _INSERT_OUTBOX,
+                [
+                    {
+                        "task_name": task_name,
+                        "shop_id": command.shop_id,
+                        "account_id": account_id,
+                        "transaction_id": transaction_id,
+                        "created_at": now,
+                    }
+                    for task_name in side_effects
+                ],
+            )
+
+    def record_result(
+        self,
+        *,
+        shop_id: str,
+        command_id: str,
+        command_type: str,
+        payload_hash: str,
+        result: dict[str, Any],
+        now: datetime,
+    ) -> None:
+        self._db.execute(
+            _INSERT_PROCESSED,
+            {
+                "shop_id": shop_id,
+                "command_id": command_id,
+                "command_type": command_type,
+                "payload_hash": payload_hash,
+                "status": result["status"],
+                "result": result,
+                "created_at": now,
+            },
+        )
+
+    def record_rejected_message(
+        self,
+        *,
+        command_type: str,
+        shop_id: str | None,
+        command_id: str | None,
+        payload: Any,
+        result: dict[str, Any],
+        now: datetime,
+    ) -> None:
+        self._db.execute(
+            _INSERT_REJECTED,
+            {
+                "command_type": command_type,
+                "shop_id": shop_id,
+                "command_id": command_id,
+                "code": result["error"]["code"],
+                "result": result,
+                "payload": json.dumps(payload, default=repr),
+                "created_at": now,
+            },
+        )
+
+    def create_account(self, command: UpsertCustomer, now: datetime) -> int:
+        account_id: int = self._db.execute(
+            _INSERT_ACCOUNT,
+            {
+                "shop_id": command.shop_id,
+                "customer_id": command.customer_id,
+                **_customer_changes(command),
+                "excluded": bool(command.excluded),
+                "created_at": now,
+                "updated_at": now,
+            },
+        ).scalar_one()
+        return account_id
+
+    def update_customer(self, account_id: int, command: UpsertCustomer, now: datetime) -> None:
+        changes = _customer_changes(command)
+        if command.excluded is not None:
+            changes["excluded"] = command.excluded
+        if changes:
+            self._db.execute(
+                update(accounts)
+                .where(accounts.c.id == account_id)
+                .values(**changes, updated_at=now)
+            )
+
+
+def _customer_changes(command: UpsertCustomer) -> dict[str, Any]:
+    fields = ("email", "phone", "first_name", "last_name")
+    return {name: getattr(command, name) for name in fields if getattr(command, name) is not None}

@@ -1,0 +1,49 @@
+"""What the command tasks share: how they are called and how they retry.
+
+A command's own faults end as recorded rejections inside the handler. Only infrastructure faults
+reach Celery, and those are retried with capped, jittered backoff for as long as it takes: an
+outage delays commands, it never turns them into rejections or drops them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+import celeryconfig
+from models.commands import InvalidCommand
+from models.handlers import reject_invalid
+from models.unit_of_work import UnitOfWork
+from workers.db import database
+
+COMMAND_TASK_OPTIONS: dict[str, Any] = {
+    "bind": True,
+    "queue": celeryconfig.ADJUSTMENTS_QUEUE,
+    "typing": False,
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "autoretry_for": (OperationalError, InterfaceError),
+    "retry_backoff": 1,
+    "retry_backoff_max": celeryconfig.RETRY_BACKOFF_MAX,
+    "retry_jitter": True,
+    "max_retries": None,
+}
+
+Handler = Callable[[UnitOfWork, Any], dict[str, Any]]
+
+
+def run_command(
+    handler: Handler, command_type: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> dict[str, Any]:
+    """Commands take one argument, the command object; any other call is recorded as invalid."""
+    uow = database.unit_of_work()
+    if len(args) == 1 and not kwargs:
+        return handler(uow, args[0])
+    if not args and list(kwargs) == ["command"]:
+        return handler(uow, kwargs["command"])
+    invalid = InvalidCommand(
+        [{"field": "command", "reason": "expected exactly one argument: the command object"}]
+    )
+    return reject_invalid(uow, command_type, {"args": list(args), "kwargs": kwargs}, invalid)

@@ -1,0 +1,18 @@
+"""The Celery application. Start a worker with ``celery -A workers.app worker -Q loyalty.adjustments``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_process_init
+
+from workers.db import database
+
+app = Celery("loyalty", include=["tasks.adjustments", "tasks.customers"])
+app.config_from_object("celeryconfig")
+
+
+@worker_process_init.connect
+def _renew_engine_after_fork(**_: Any) -> None:
+    database.after_fork()

@@ -1,0 +1,48 @@
+"""Where the worker finds its database and broker.
+
+Every setting comes from the environment. With none set, everything lives in SQLite files under
+``LOYALTY_DATA_DIR`` (default ``.loyalty``): the database, the broker (kombu's SQLAlchemy transport)
+and the result backend, so the service runs on a plain Python install with no servers.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    broker_url: str
+    result_backend: str
+
+    @classmethod
+    def from_environment(cls) -> Settings:
+        data_dir = Path(os.environ.get("LOYALTY_DATA_DIR", ".loyalty")).resolve()
+        return cls(
+            database_url=os.environ.get(
+                "LOYALTY_DATABASE_URL", f"sqlite:///{data_dir / 'loyalty.sqlite3'}"
+            ),
+            broker_url=os.environ.get(
+                "LOYALTY_BROKER_URL", f"sqla+sqlite:///{data_dir / 'broker.sqlite3'}"
+            ),
+            result_backend=os.environ.get(
+                "LOYALTY_RESULT_BACKEND", f"db+sqlite:///{data_dir / 'results.sqlite3'}"
+            ),
+        )
+
+    @property
+    def uses_embedded_files(self) -> bool:
+        return any(
+            url.startswith(("sqlite", "sqla+sqlite", "db+sqlite"))
+            for url in (self.database_url, self.broker_url, self.result_backend)
+        )
+
+
+def ensure_data_dir(settings: Settings) -> None:
+    """SQLite creates files but not their directories."""
+    for url in (settings.database_url, settings.broker_url, settings.result_backend):
+        if "sqlite:///" in url:
+            Path(url.split("sqlite:///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
