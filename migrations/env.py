@@ -1,4 +1,4 @@
-"""Alembic environment: the URL comes from the caller (``loyalty db upgrade``) or the environment."""
+"""Alembic environment: the URL comes from ``loyalty db upgrade`` or LOYALTY_DATABASE_URL."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """How an adjustment command changes an account: pure rules, no I/O.
 
-The balance never goes below zero: a deduction past it is floored (Mage) or refused (Wix), per the
-command. Every manual adjustment lands in ``adjusted``, so ``balance = earned - redeemed + adjusted``
-holds as long as it held before.
+The balance never goes below zero: a deduction past it is floored (Mage) or refused (Wix), per
+the command. Every manual adjustment lands in ``adjusted``, so
+``balance = earned - redeemed + adjusted`` holds as long as it held before.
 """
 
 from __future__ import annotations
@@ -33,7 +33,9 @@ class Adjustment:
     after: Points
 
 
-def plan_adjustment(points: Points, command: AdjustPoints, *, excluded: bool) -> Adjustment | Rejection:
+def plan_adjustment(
+    points: Points, command: AdjustPoints, *, excluded: bool
+) -> Adjustment | Rejection:
     if excluded:
         return Rejection(
             ErrorCode.CUSTOMER_EXCLUDED, "customer is excluded from the loyalty program"

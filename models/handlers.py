@@ -86,8 +86,14 @@ def _adjust(uow: UnitOfWork, command: AdjustPoints, payload_hash: str) -> dict[s
         if account is None:
             return _settle_without_account(uow, command, ADJUST_POINTS, payload_hash)
         if account.stored_result is not None:
-            return _replay(uow, command, ADJUST_POINTS, payload_hash, account.stored_hash,
-                           account.stored_result)
+            return _replay(
+                uow,
+                command,
+                ADJUST_POINTS,
+                payload_hash,
+                account.stored_hash,
+                account.stored_result,
+            )
 
         outcome = plan_adjustment(account.points, command, excluded=account.excluded)
         now = utc_now()
@@ -102,9 +108,7 @@ def _adjust(uow: UnitOfWork, command: AdjustPoints, payload_hash: str) -> dict[s
                 transaction_id=transaction_id,
                 adjustment=outcome,
                 note=command.note,
-                account=results.account_view(
-                    command.customer_id, outcome.after, account.tier, now
-                ),
+                account=results.account_view(command.customer_id, outcome.after, account.tier, now),
             )
             uow.store.record_adjustment(
                 account_id=account.id,
@@ -132,8 +136,14 @@ def _upsert(uow: UnitOfWork, command: UpsertCustomer, payload_hash: str) -> dict
     with uow:
         account = uow.store.lock_account(command.shop_id, command.customer_id, command.command_id)
         if account is not None and account.stored_result is not None:
-            return _replay(uow, command, UPSERT_CUSTOMER, payload_hash, account.stored_hash,
-                           account.stored_result)
+            return _replay(
+                uow,
+                command,
+                UPSERT_CUSTOMER,
+                payload_hash,
+                account.stored_hash,
+                account.stored_result,
+            )
         if account is None:
             stored = uow.store.stored_result(command.shop_id, command.command_id)
             if stored is not None:

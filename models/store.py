@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, bindparam, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, insert, select, update
 
 from models.adjustments import Adjustment, Points
 from models.commands import AdjustPoints, UpsertCustomer
@@ -112,7 +113,7 @@ class LockedAccount:
     stored_result: dict[str, Any] | None
 
     @classmethod
-    def from_row(cls, row: Row[Any]) -> LockedAccount:
+    def from_row(cls, row: Any) -> LockedAccount:
         return cls(
             id=row.id,
             points=Points(
@@ -148,9 +149,7 @@ class LoyaltyStore:
         return None if row is None else LockedAccount.from_row(row)
 
     def customer_record(self, account_id: int) -> CustomerRecord:
-        row = self._db.execute(
-            select(*_CUSTOMER_COLUMNS).where(accounts.c.id == account_id)
-        ).one()
+        row = self._db.execute(select(*_CUSTOMER_COLUMNS).where(accounts.c.id == account_id)).one()
         return CustomerRecord(row.email, row.phone, row.first_name, row.last_name, row.excluded)
 
     def stored_result(self, shop_id: str, command_id: str) -> tuple[str, dict[str, Any]] | None:
@@ -161,6 +160,31 @@ class LoyaltyStore:
 
     def shop_exists(self, shop_id: str) -> bool:
         return self._db.execute(_SHOP_EXISTS, {"shop_id": shop_id}).first() is not None
+
+    def create_shop(self, shop_id: str, name: str | None = None) -> bool:
+        if self.shop_exists(shop_id):
+            return False
+        self._db.execute(insert(shops).values(id=shop_id, name=name))
+        return True
+
+    def account_summary(self, shop_id: str, customer_id: str) -> Any:
+        return self._db.execute(
+            select(
+                accounts,
+                tiers.c.name.label("tier_name"),
+                tiers.c.threshold.label("tier_threshold"),
+            )
+            .select_from(accounts.outerjoin(tiers, tiers.c.id == accounts.c.tier_id))
+            .where(accounts.c.shop_id == shop_id, accounts.c.customer_id == customer_id)
+        ).one_or_none()
+
+    def recent_ledger(self, account_id: int, limit: int) -> Sequence[Any]:
+        return self._db.execute(
+            select(ledger_entries)
+            .where(ledger_entries.c.account_id == account_id)
+            .order_by(ledger_entries.c.id.desc())
+            .limit(limit)
+        ).all()
 
     def record_adjustment(
         self,

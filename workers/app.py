@@ -1,4 +1,7 @@
-"""The Celery application. Start a worker with ``celery -A workers.app worker -Q loyalty.adjustments``."""
+"""The Celery application.
+
+Start a worker with ``celery -A workers.app worker -Q loyalty.adjustments``.
+"""
 
 from __future__ import annotations
 

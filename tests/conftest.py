@@ -1,0 +1,81 @@
+"""Test fixtures: a PostgreSQL database built by the Alembic migration once per run, a unit of work
+per test inside a transaction that is rolled back, and a real worker on the test Redis broker."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy.orm import sessionmaker
+
+from tests.support import environment
+
+# The worker modules read their settings at import: point them at the test servers first.
+os.environ.update(
+    LOYALTY_DATABASE_URL=environment.DATABASE_URL,
+    LOYALTY_BROKER_URL=environment.BROKER_URL,
+    LOYALTY_RESULT_BACKEND=environment.RESULT_BACKEND,
+)
+
+from models.unit_of_work import UnitOfWork
+from tests.support.worker import WorkerProcess
+from workers.app import app
+from workers.db import Database, database
+
+
+@pytest.fixture(scope="session")
+def engine() -> Iterator[Engine]:
+    server = create_engine(f"{environment.POSTGRES_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+    with server.connect() as connection:
+        connection.execute(
+            text(f'DROP DATABASE IF EXISTS "{environment.DATABASE_NAME}" WITH (FORCE)')
+        )
+        connection.execute(text(f'CREATE DATABASE "{environment.DATABASE_NAME}"'))
+    server.dispose()
+    Database(environment.DATABASE_URL).upgrade()
+    engine = create_engine(environment.DATABASE_URL)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def connection(engine: Engine) -> Iterator[Connection]:
+    """The test's outer transaction, rolled back at the end; read rows through it."""
+    connection = engine.connect()
+    outer = connection.begin()
+    yield connection
+    outer.rollback()
+    connection.close()
+
+
+@pytest.fixture
+def uow(connection: Connection) -> Iterator[UnitOfWork]:
+    """Commits inside the test only release savepoints. The task code's process-wide database
+    uses the same sessions while the test runs."""
+    sessions = sessionmaker(bind=connection, join_transaction_mode="create_savepoint")
+    previous = database.sessions
+    database.sessions = sessions
+    yield UnitOfWork(sessions)
+    database.sessions = previous
+
+
+@pytest.fixture
+def shop_id() -> str:
+    return f"shop-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+def broker() -> None:
+    for url in {environment.BROKER_URL, environment.RESULT_BACKEND}:
+        redis.Redis.from_url(url).flushdb()
+
+
+@pytest.fixture(scope="session")
+def worker(engine: Engine, broker: None) -> Iterator[WorkerProcess]:
+    process = WorkerProcess(environment.worker_environment()).start(app)
+    yield process
+    process.stop()
