@@ -328,9 +328,7 @@ class TestRejections:
         ).one()
         assert (recorded.code, recorded.result) == ("invalid_command", result)
 
-    def test_invalid_input_does_not_claim_its_command_id(
-        self, shop_id: str, customer: str
-    ) -> None:
+    def test_invalid_input_does_not_claim_its_command_id(self, shop_id: str, customer: str) -> None:
         command = adjustment(shop_id, customer, adjustment=0)
         assert adjust_points(command)["error"]["code"] == "invalid_command"
 
@@ -339,9 +337,7 @@ class TestRejections:
         assert fixed["status"] == "applied"
 
     @pytest.mark.parametrize("payload", [[1, 2], "adjust", None, 42])
-    def test_a_non_object_argument_is_invalid(
-        self, connection: Connection, payload: Any
-    ) -> None:
+    def test_a_non_object_argument_is_invalid(self, connection: Connection, payload: Any) -> None:
         result = adjust_points(payload)
 
         assert result["error"]["code"] == "invalid_command"
@@ -355,9 +351,7 @@ class TestRejections:
         assert result["error"]["code"] == "invalid_command"
         assert "exactly one argument" in result["error"]["message"]
 
-    def test_the_command_may_come_as_a_keyword_argument(
-        self, shop_id: str, customer: str
-    ) -> None:
+    def test_the_command_may_come_as_a_keyword_argument(self, shop_id: str, customer: str) -> None:
         result = adjust_points(command=adjustment(shop_id, customer, adjustment=5))
 
         assert result["status"] == "applied"

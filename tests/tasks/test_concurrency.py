@@ -78,8 +78,9 @@ def test_a_hot_account_under_two_writers_ends_exact(committed: Database) -> None
 
     results = [r for batch in in_threads(send) for r in batch]
 
-    applied = [r["data"]["attributes"]["applied_adjustment"] for r in results
-               if r["status"] == "applied"]
+    applied = [
+        r["data"]["attributes"]["applied_adjustment"] for r in results if r["status"] == "applied"
+    ]
     refused = [r for r in results if r["status"] == "rejected"]
     assert all(r["error"]["code"] == "insufficient_points" for r in refused)
     final = max(results, key=lambda r: r.get("account", {}).get("revision", -1))

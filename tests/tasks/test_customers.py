@@ -13,8 +13,12 @@ from tests.support.factories import account_row, create_shop
 
 
 def upsert(shop_id: str, customer_id: str = "c-1", **fields: Any) -> dict[str, Any]:
-    return {"command_id": str(uuid.uuid4()), "shop_id": shop_id, "customer_id": customer_id,
-            **fields}
+    return {
+        "command_id": str(uuid.uuid4()),
+        "shop_id": shop_id,
+        "customer_id": customer_id,
+        **fields,
+    }
 
 
 class TestUpsertCustomer:
