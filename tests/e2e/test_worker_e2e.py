@@ -8,10 +8,10 @@ order can reach zero, and the floor, refusal and set-balance cases get one comma
 
 from __future__ import annotations
 
+import itertools
 import random
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -124,7 +124,7 @@ class Scenario:
 
 
 @pytest.fixture(scope="module")
-def scenario(worker: WorkerProcess, engine: Engine) -> Iterator[tuple[Scenario, list[Any]]]:
+def scenario(worker: WorkerProcess, engine: Engine) -> tuple[Scenario, list[Any]]:
     shop_id = f"e2e-{uuid.uuid4().hex[:8]}"
     from workers.db import database
 
@@ -148,7 +148,7 @@ def scenario(worker: WorkerProcess, engine: Engine) -> Iterator[tuple[Scenario, 
     random.Random(7).shuffle(deliveries)
     pending = [publish_adjustment_raw(payload) for payload, _ in deliveries]
     results = wait_all(pending)
-    yield scenario, list(zip([d for d, _ in deliveries], results, strict=True))
+    return scenario, list(zip([d for d, _ in deliveries], results, strict=True))
 
 
 def publish_adjustment_raw(payload: Any) -> AsyncResult[Any]:
@@ -262,6 +262,6 @@ def test_the_hot_account_ledger_is_one_unbroken_chain(
         ).all()
     assert len(chain) == HOT_COMMANDS + 1
     assert chain[0].balance_before == 0
-    for previous, current in zip(chain, chain[1:], strict=False):
+    for previous, current in itertools.pairwise(chain):
         assert current.balance_before == previous.balance_after
     assert chain[-1].balance_after == plan.expected_balance["hot"]
