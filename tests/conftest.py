@@ -71,7 +71,8 @@ def shop_id() -> str:
 @pytest.fixture(scope="session")
 def broker() -> None:
     for url in {environment.BROKER_URL, environment.RESULT_BACKEND}:
-        redis.Redis.from_url(url).flushdb()
+        with redis.Redis.from_url(url) as connection:
+            connection.flushdb()
 
 
 @pytest.fixture(scope="session")
