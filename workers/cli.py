@@ -245,3 +245,7 @@ def demo(timeout: float) -> None:
     from workers.demo import run_demo
 
     sys.exit(run_demo(timeout))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,18 @@
+.PHONY: demo test lint bench
+
+# The embedded default: SQLite files under .loyalty/, a real worker process, no servers.
+demo:
+	scripts/bootstrap.sh
+	.venv/bin/loyalty demo
+
+# Everything, against PostgreSQL and Redis on 127.0.0.1 (started if they are down).
+test:
+	scripts/test.sh
+
+lint:
+	scripts/bootstrap.sh dev
+	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy
+
+bench:
+	scripts/bootstrap.sh dev
+	.venv/bin/python -m bench.throughput
