@@ -99,26 +99,30 @@ def _adjust(uow: UnitOfWork, command: AdjustPoints, payload_hash: str) -> dict[s
         now = utc_now()
         if isinstance(outcome, Rejection):
             result = results.rejected(command.shop_id, command.command_id, outcome)
-        else:
-            transaction_id = uuid.uuid4()
-            result = results.applied(
-                shop_id=command.shop_id,
-                command_id=command.command_id,
-                customer_id=command.customer_id,
-                transaction_id=transaction_id,
-                adjustment=outcome,
-                note=command.note,
-                account=results.account_view(command.customer_id, outcome.after, account.tier, now),
-            )
-            uow.store.record_adjustment(
-                account_id=account.id,
-                command=command,
-                adjustment=outcome,
-                transaction_id=transaction_id,
-                now=now,
-                side_effects=_side_effects(outcome, command, account.email),
-            )
-        _record(uow, command, ADJUST_POINTS, payload_hash, result, now)
+            _record(uow, command, ADJUST_POINTS, payload_hash, result, now)
+            uow.commit()
+            return result
+
+        transaction_id = uuid.uuid4()
+        result = results.applied(
+            shop_id=command.shop_id,
+            command_id=command.command_id,
+            customer_id=command.customer_id,
+            transaction_id=transaction_id,
+            adjustment=outcome,
+            note=command.note,
+            account=results.account_view(command.customer_id, outcome.after, account.tier, now),
+        )
+        uow.store.record_adjustment(
+            account_id=account.id,
+            command=command,
+            adjustment=outcome,
+            transaction_id=transaction_id,
+            now=now,
+            side_effects=_side_effects(outcome, command, account.email),
+            payload_hash=payload_hash,
+            result=result,
+        )
         uow.commit()
         return result
 

@@ -14,7 +14,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, insert, select, update
+from sqlalchemy import (
+    JSON,
+    Connection,
+    DateTime,
+    String,
+    Uuid,
+    and_,
+    bindparam,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from models.adjustments import Adjustment, Points
 from models.commands import AdjustPoints, UpsertCustomer
@@ -92,6 +105,40 @@ _UPDATE_POINTS = (
         last_activity_at=bindparam("now"),
         updated_at=bindparam("now"),
     )
+)
+
+# PostgreSQL runs the four writes of an applied adjustment as one statement. They are the same
+# rows the generic path below writes one by one (the tests run both).
+_RECORD_ADJUSTMENT_AT_ONCE = text(
+    """
+    WITH points AS (
+        UPDATE accounts
+           SET balance = :balance, lifetime = :lifetime, adjusted = :adjusted,
+               revision = :revision, last_activity_at = :now, updated_at = :now
+         WHERE id = :account_id
+    ), entry AS (
+        INSERT INTO ledger_entries (
+            transaction_id, shop_id, account_id, command_id, requested, applied,
+            balance_before, balance_after, lifetime_before, lifetime_after,
+            note, source, actor, created_at)
+        VALUES (
+            :transaction_id, :shop_id, :account_id, :command_id, :requested, :applied,
+            :balance_before, :balance_after, :lifetime_before, :lifetime_after,
+            :note, :source, :actor, :now)
+    ), owed AS (
+        INSERT INTO outbox (task_name, shop_id, account_id, transaction_id, created_at)
+        SELECT task_name, :shop_id, :account_id, :transaction_id, :now
+          FROM unnest(CAST(:side_effects AS varchar[])) AS task_name
+    )
+    INSERT INTO processed_commands (
+        shop_id, command_id, command_type, payload_hash, status, result, created_at)
+    VALUES (:shop_id, :command_id, :command_type, :payload_hash, :status, :result, :now)
+    """
+).bindparams(
+    bindparam("result", type_=JSON()),
+    bindparam("transaction_id", type_=Uuid()),
+    bindparam("side_effects", type_=ARRAY(String())),
+    bindparam("now", type_=DateTime(timezone=True)),
 )
 
 _INSERT_LEDGER = insert(ledger_entries)
@@ -195,38 +242,53 @@ class LoyaltyStore:
         transaction_id: uuid.UUID,
         now: datetime,
         side_effects: list[str],
+        payload_hash: str,
+        result: dict[str, Any],
     ) -> None:
+        """The account, its ledger entry, the owed side effects and the stored result."""
         after = adjustment.after
-        self._db.execute(
-            _UPDATE_POINTS,
-            {
-                "account_id": account_id,
-                "balance": after.balance,
-                "lifetime": after.lifetime,
-                "adjusted": after.adjusted,
-                "revision": after.revision,
-                "now": now,
-            },
-        )
-        self._db.execute(
-            _INSERT_LEDGER,
-            {
-                "transaction_id": transaction_id,
-                "shop_id": command.shop_id,
-                "account_id": account_id,
-                "command_id": command.command_id,
-                "requested": adjustment.requested,
-                "applied": adjustment.applied,
-                "balance_before": adjustment.before.balance,
-                "balance_after": after.balance,
-                "lifetime_before": adjustment.before.lifetime,
-                "lifetime_after": after.lifetime,
-                "note": command.note,
-                "source": command.source,
-                "actor": command.actor,
-                "created_at": now,
-            },
-        )
+        points = {
+            "account_id": account_id,
+            "balance": after.balance,
+            "lifetime": after.lifetime,
+            "adjusted": after.adjusted,
+            "revision": after.revision,
+            "now": now,
+        }
+        entry = {
+            "transaction_id": transaction_id,
+            "shop_id": command.shop_id,
+            "account_id": account_id,
+            "command_id": command.command_id,
+            "requested": adjustment.requested,
+            "applied": adjustment.applied,
+            "balance_before": adjustment.before.balance,
+            "balance_after": after.balance,
+            "lifetime_before": adjustment.before.lifetime,
+            "lifetime_after": after.lifetime,
+            "note": command.note,
+            "source": command.source,
+            "actor": command.actor,
+            "created_at": now,
+        }
+        stored = {
+            "shop_id": command.shop_id,
+            "command_id": command.command_id,
+            "command_type": "adjust_points",
+            "payload_hash": payload_hash,
+            "status": result["status"],
+            "result": result,
+            "created_at": now,
+        }
+        if self._db.dialect.name == "postgresql":
+            # One round trip instead of four: the hot path's largest cost is round trips.
+            self._db.execute(
+                _RECORD_ADJUSTMENT_AT_ONCE,
+                points | entry | stored | {"side_effects": side_effects},
+            )
+            return
+        self._db.execute(_UPDATE_POINTS, points)
+        self._db.execute(_INSERT_LEDGER, entry)
         if side_effects:
             self._db.execute(
                 _INSERT_OUTBOX,
@@ -241,6 +303,7 @@ class LoyaltyStore:
                     for task_name in side_effects
                 ],
             )
+        self._db.execute(_INSERT_PROCESSED, stored)
 
     def record_result(
         self,
