@@ -85,6 +85,7 @@ class Config:
     concurrency: int
     latency_seconds: float
     seed: int
+    rounds: int
 
     @property
     def completions_url(self) -> str:
@@ -113,9 +114,16 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--latency-seconds", type=float, default=15.0)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=4,
+        help="split (a) and (b) into this many alternating rounds (a b, b a, ...) so that both "
+        "see the same machine: a shared VM's speed drifts by tens of percent within minutes",
+    )
     args = parser.parse_args(argv)
-    if args.commands < 2 or args.customers < 1 or args.concurrency < 1:
-        parser.error("need --commands >= 2, --customers >= 1 and --concurrency >= 1")
+    if args.commands < 2 * args.rounds or args.customers < 1 or args.concurrency < 1:
+        parser.error("need --commands >= 2 * --rounds, --customers >= 1, --concurrency >= 1")
     if "bench" not in (make_url(args.database_url).database or ""):
         parser.error("--database-url must name a database with 'bench' in it: it is dropped")
     return Config(
@@ -127,6 +135,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         concurrency=args.concurrency,
         latency_seconds=args.latency_seconds,
         seed=args.seed,
+        rounds=max(1, args.rounds),
     )
 
 
@@ -513,6 +522,8 @@ class Throughput:
     """CPU of the worker and its pool ((c): the psycopg clients) during the wall window."""
     host_cpu_seconds: float
     """CPU the whole host spent busy during the wall window (PostgreSQL, Redis, this client...)."""
+    segments: int = 1
+    """Separately drained rounds added together: their spans add up, their gaps do not count."""
 
     @property
     def span(self) -> float:
@@ -520,8 +531,8 @@ class Throughput:
 
     @property
     def rate(self) -> float:
-        """(count - 1) intervals between the first and the last completion."""
-        return (self.count - 1) / self.span if self.span > 0 else math.nan
+        """(count - 1) intervals between the first and the last completion, per segment."""
+        return (self.count - self.segments) / self.span if self.span > 0 else math.nan
 
     @property
     def wall_rate(self) -> float:
@@ -548,6 +559,22 @@ class Throughput:
     def host_busy(self) -> float:
         """Share of all the host's CPUs busy during the wall window."""
         return self.host_cpu_seconds / (self.wall_seconds * (os.cpu_count() or 1))
+
+
+def combine(parts: Sequence[Throughput]) -> Throughput:
+    """Rounds of one phase as one measurement: counts, spans, wall time and CPU add up."""
+    return Throughput(
+        parts[0].label,
+        sum(part.count for part in parts),
+        0.0,
+        sum(part.span for part in parts),
+        sum(part.wall_seconds for part in parts),
+        sum(part.done_at_start for part in parts),
+        parts[0].processes,
+        sum(part.own_cpu_seconds for part in parts),
+        sum(part.host_cpu_seconds for part in parts),
+        sum(part.segments for part in parts),
+    )
 
 
 def tree_cpu(pid: int) -> float:
@@ -610,7 +637,11 @@ def percentile(ordered: Sequence[float], fraction: float) -> float:
 
 
 def run_end_to_end(
-    app: Celery, config: Config, db: BenchDatabase, commands: Sequence[dict[str, Any]]
+    app: Celery,
+    config: Config,
+    db: BenchDatabase,
+    commands: Sequence[dict[str, Any]],
+    prefix: str = END_TO_END,
 ) -> Throughput:
     say(f"(a) end to end: {len(commands)} x {ADJUST_TASK}")
     reset_queue(app)
@@ -618,10 +649,10 @@ def run_end_to_end(
     with Worker(config, "adjust") as worker:
         ready_after = worker.start(app)
         clock, host, own = time.perf_counter(), host_cpu(), worker.cpu()
-        done_at_start = db.committed(END_TO_END)
+        done_at_start = db.committed(prefix)
         say(f"    worker ready after {ready_after:.1f} s, {done_at_start} already committed")
         finished = wait_for(
-            lambda: db.committed(END_TO_END),
+            lambda: db.committed(prefix),
             len(commands),
             worker,
             "(a) committed",
@@ -629,7 +660,7 @@ def run_end_to_end(
         )
         host, own = host_cpu() - host, worker.cpu() - own
     forget_results(app, task_ids)
-    times = db.commit_times(END_TO_END).values()
+    times = db.commit_times(prefix).values()
     return Throughput(
         "(a) adjust_points, end to end",
         len(commands),
@@ -1011,6 +1042,7 @@ def load() -> str:
 def report(
     config: Config,
     phases: Sequence[Throughput],
+    rounds: Sequence[tuple[Throughput, Throughput]],
     latency: Latency,
     checks: Sequence[tuple[str, LedgerCheck]],
 ) -> list[str]:
@@ -1040,6 +1072,12 @@ def report(
         f"no-op rate on this broker ({end_to_end.rate:.0f} vs {noop.rate:.0f}/s)",
         f"a/c = {end_to_end.rate / database.rate:.3f}   the real task's rate as a share of the "
         f"same SQL sent straight ({end_to_end.rate:.0f} vs {database.rate:.0f}/s)",
+        f"a/b by round ({len(rounds)} rounds of ~{end_to_end.count // len(rounds)}, "
+        "order a b, b a, ...): "
+        + ", ".join(
+            f"{adjusted.rate / noop.rate:.2f} ({adjusted.rate:.0f}/{noop.rate:.0f})"
+            for adjusted, noop in rounds
+        ),
         f"per command and process, a takes {a_b:.2f} ms more than b (the handler: validation,",
         f"SQLAlchemy, its SQL) and {a_c:.2f} ms more than c (Celery, broker, results, validation,",
         "SQLAlchemy)",
@@ -1058,7 +1096,8 @@ def report(
         *(f"    after {when}: {check.describe()}" for when, check in checks),
         "",
         "how to read it:",
-        "    span = first to last completion; rate = (done - 1) / span. Completion is",
+        "    span = first to last completion; rate = (done - 1) / span, each summed over the",
+        "    rounds (a and b alternate so both see the same machine). Completion is",
         "    processed_commands.created_at for (a) and (c) (set just before the transaction's",
         "    writes, so commit is < 1 ms later) and the no-op's time.time() for (b), pushed to",
         "    a Redis list (RPUSH: one round trip, ~0.1 ms per task, counted in b's cost).",
@@ -1099,10 +1138,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     say("\n".join(intro))
 
     with exclusive_run(config):
-        phases, latency, checks = run_phases(app, config)
+        phases, rounds, latency, checks = run_phases(app, config)
     end_to_end, noop, database = phases
 
-    lines = report(config, phases, latency, checks)
+    lines = report(config, phases, rounds, latency, checks)
     say("\n".join(lines))
     path = save(
         config,
@@ -1114,6 +1153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "ratios": {
                 "a/b": end_to_end.rate / noop.rate,
                 "a/c": end_to_end.rate / database.rate,
+                "a/b by round": [adjusted.rate / noop.rate for adjusted, noop in rounds],
             },
             "latency": asdict(latency),
             "checks": {when: {**asdict(check), "ok": check.ok} for when, check in checks},
@@ -1126,19 +1166,35 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run_phases(
     app: Celery, config: Config
-) -> tuple[list[Throughput], Latency, list[tuple[str, LedgerCheck]]]:
+) -> tuple[
+    list[Throughput],
+    list[tuple[Throughput, Throughput]],
+    Latency,
+    list[tuple[str, LedgerCheck]],
+]:
     rng = random.Random(config.seed)
     say(f"setup: re-creating {make_url(config.database_url).database}, seeding customers")
     recreate_database(config)
     customers = seed_customers(config)
-    end_to_end_commands = adjustment_commands(END_TO_END, config.commands, customers, rng)
     direct_commands = adjustment_commands(DIRECT_SQL, config.commands, customers, rng)
 
     db = BenchDatabase(config)
     try:
-        end_to_end = run_end_to_end(app, config, db, end_to_end_commands)
+        rounds: list[tuple[Throughput, Throughput]] = []
+        for number, size in enumerate(round_sizes(config), start=1):
+            say(f"round {number} of {config.rounds}")
+            prefix = f"{END_TO_END}r{number}-"
+            commands = adjustment_commands(prefix, size, customers, rng)
+            if number % 2:
+                adjusted = run_end_to_end(app, config, db, commands, prefix)
+                noop = run_noop(app, config, commands)
+            else:
+                noop = run_noop(app, config, commands)
+                adjusted = run_end_to_end(app, config, db, commands, prefix)
+            rounds.append((adjusted, noop))
+        end_to_end = combine([adjusted for adjusted, _ in rounds])
+        noop = combine([noop for _, noop in rounds])
         checks = [("(a)", db.check_ledger(config.commands))]
-        noop = run_noop(app, config, end_to_end_commands)
         database = run_database_ceiling(config, db, direct_commands)
         checks.append(("(c)", db.check_ledger(2 * config.commands)))
         rate = end_to_end.rate / 2
@@ -1149,7 +1205,12 @@ def run_phases(
         checks.append(("(d)", db.check_ledger(2 * config.commands + len(warmup) + count)))
     finally:
         db.close()
-    return [end_to_end, noop, database], latency, checks
+    return [end_to_end, noop, database], rounds, latency, checks
+
+
+def round_sizes(config: Config) -> list[int]:
+    base, extra = divmod(config.commands, config.rounds)
+    return [base + (1 if number < extra else 0) for number in range(config.rounds)]
 
 
 if __name__ == "__main__":
