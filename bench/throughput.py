@@ -27,9 +27,6 @@ import math
 import multiprocessing
 import os
 import random
-import signal
-import socket
-import subprocess
 import sys
 import time
 import uuid
@@ -48,6 +45,7 @@ from psycopg.types.json import Json
 from sqlalchemy.engine import make_url
 
 from bench import COMPLETIONS_KEY, COMPLETIONS_URL_ENV, NOOP_TASK
+from workers.process import WorkerProcess
 
 if TYPE_CHECKING:
     from multiprocessing.queues import Queue as ProcessQueue
@@ -390,84 +388,21 @@ def forget_results(app: Celery, task_ids: Sequence[str]) -> None:
 # --- the worker --------------------------------------------------------------------------------
 
 
-class Worker:
-    """``celery -A workers.app worker`` as a subprocess, in its own process group; a context
-    manager so it is always stopped."""
+class Worker(WorkerProcess):
+    """The worker under test, with its log in bench/results/."""
 
     def __init__(self, config: Config, name: str, imports: Sequence[str] = ()) -> None:
-        self.nodename = f"bench-{name}-{os.getpid()}@{socket.gethostname()}"
-        self.command = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "workers.app",
-            "worker",
-            "-Q",
-            QUEUE,
-            "-c",
-            str(config.concurrency),
-            "-P",
-            "prefork",
-            "-n",
-            self.nodename,
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "-l",
-            "warning",
-        ]
-        if imports:
-            self.command += ["-I", ",".join(imports)]
-        self.log_path = RESULTS_DIR / f"worker-{name}.log"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def __enter__(self) -> Worker:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
-
-    def start(self, app: Celery, timeout: float = 60) -> float:
-        """Start and wait for the worker's first ping reply; returns how long that took."""
-        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-        started = time.perf_counter()
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                self.command,
-                cwd=ROOT,
-                env=dict(os.environ),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        while time.perf_counter() - started < timeout:
-            self.check_alive()
-            if app.control.ping(destination=[self.nodename], timeout=0.5, limit=1):
-                return time.perf_counter() - started
-        raise RuntimeError(f"worker did not answer a ping within {timeout}s:\n{self.log_tail()}")
+        super().__init__(
+            f"bench-{name}",
+            RESULTS_DIR / f"worker-{name}.log",
+            queues=QUEUE,
+            concurrency=config.concurrency,
+            imports=imports,
+            cwd=ROOT,
+        )
 
     def cpu(self) -> float:
-        return tree_cpu(self.process.pid) if self.process is not None else math.nan
-
-    def check_alive(self) -> None:
-        if self.process is not None and self.process.poll() is not None:
-            raise RuntimeError(f"worker exited ({self.process.returncode}):\n{self.log_tail()}")
-
-    def stop(self, timeout: float = 60) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)  # its own group: the worker and its pool
-            self.process.wait()
-
-    def log_tail(self, lines: int = 40) -> str:
-        if not self.log_path.exists():
-            return ""
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return tree_cpu(self.pid) if self.process is not None else math.nan
 
 
 def wait_for(
@@ -647,7 +582,7 @@ def run_end_to_end(
     reset_queue(app)
     task_ids = prefill(app, ADJUST_TASK, commands)
     with Worker(config, "adjust") as worker:
-        ready_after = worker.start(app)
+        ready_after = worker.start().wait_ready(app)
         clock, host, own = time.perf_counter(), host_cpu(), worker.cpu()
         done_at_start = db.committed(prefix)
         say(f"    worker ready after {ready_after:.1f} s, {done_at_start} already committed")
@@ -685,7 +620,7 @@ def run_noop(app: Celery, config: Config, commands: Sequence[dict[str, Any]]) ->
     task_ids = prefill(app, NOOP_TASK, commands)
     try:
         with Worker(config, "noop", imports=["bench.noop"]) as worker:
-            ready_after = worker.start(app)
+            ready_after = worker.start().wait_ready(app)
             clock, host, own = time.perf_counter(), host_cpu(), worker.cpu()
             done_at_start = completions.llen(COMPLETIONS_KEY)
             say(f"    worker ready after {ready_after:.1f} s, {done_at_start} already done")
@@ -978,7 +913,7 @@ def run_latency(
     reset_queue(app)
     published: dict[str, float] = {}
     with Worker(config, "latency") as worker:
-        worker.start(app)
+        worker.start().wait_ready(app)
         task_ids = publish(app, ADJUST_TASK, warmup)
         wait_for(lambda: db.committed(WARMUP), len(warmup), worker, "(d) warm-up", 120)
         with app.producer_or_acquire() as producer:

@@ -22,7 +22,7 @@ os.environ.update(
 )
 
 from models.unit_of_work import UnitOfWork
-from tests.support.worker import WorkerProcess
+from tests.support.worker import WorkerProcess, start_worker
 from workers.app import app
 from workers.db import Database, database
 
@@ -77,6 +77,6 @@ def broker() -> None:
 
 @pytest.fixture(scope="session")
 def worker(engine: Engine, broker: None) -> Iterator[WorkerProcess]:
-    process = WorkerProcess(environment.worker_environment()).start(app)
+    process = start_worker(app, environment.worker_environment())
     yield process
     process.stop()

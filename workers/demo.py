@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ from typing import Any
 from celery.exceptions import TimeoutError as ResultTimeout
 
 from workers.db import database
+from workers.process import WorkerProcess
 from workers.publisher import publish_adjustment, publish_customer_upsert
 
 
@@ -28,24 +27,9 @@ def run_demo(timeout: float) -> int:
         uow.commit()
     print(f"Shop {shop_id} created; starting a worker (2 processes) ...\n")
 
-    worker = _start_worker()
-    try:
+    log_path = Path(os.environ.get("LOYALTY_DATA_DIR", ".loyalty")).resolve() / "demo-worker.log"
+    with WorkerProcess("demo", log_path).start():
         return _tour(shop_id, timeout)
-    finally:
-        worker.terminate()
-        worker.wait(30)
-
-
-def _start_worker() -> subprocess.Popen[bytes]:
-    log_path = Path(os.environ.get("LOYALTY_DATA_DIR", ".loyalty")) / "demo-worker.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    command = [
-        sys.executable, "-m", "celery", "-A", "workers.app", "worker",
-        "-Q", "loyalty.adjustments", "-c", "2", "-n", f"demo-{os.getpid()}@%h",
-        "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "warning",
-    ]  # fmt: skip
-    with log_path.open("ab") as log:
-        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
 
 
 def _tour(shop_id: str, timeout: float) -> int:

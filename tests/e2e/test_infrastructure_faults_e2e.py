@@ -18,7 +18,7 @@ from models.tables import ledger_entries, processed_commands, rejected_messages
 from tests.support import environment
 from tests.support.factories import create_customer, create_shop
 from tests.support.tcp_proxy import TcpProxy
-from tests.support.worker import WorkerProcess
+from tests.support.worker import start_worker
 from workers.db import Database
 
 pytestmark = pytest.mark.e2e
@@ -54,7 +54,7 @@ def worker_behind_proxy(engine: Engine, proxy: TcpProxy, client: Celery) -> Iter
         LOYALTY_BROKER_URL=FAULT_BROKER,
         LOYALTY_RESULT_BACKEND=FAULT_BROKER,
     )
-    worker = WorkerProcess(env, name="faults").start(client)
+    worker = start_worker(client, env, name="faults")
     yield
     worker.stop()
 
