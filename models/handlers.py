@@ -13,7 +13,14 @@ from sqlalchemy.exc import IntegrityError
 
 from models import results
 from models.adjustments import Adjustment, earns_email, plan_adjustment
-from models.commands import AdjustPoints, InvalidCommand, UpsertCustomer, parse_command, salvage_key
+from models.commands import (
+    AdjustPoints,
+    CommandT,
+    InvalidCommand,
+    UpsertCustomer,
+    parse_command,
+    salvage_key,
+)
 from models.errors import ErrorCode, Rejection
 from models.unit_of_work import UnitOfWork
 
@@ -34,21 +41,26 @@ def utc_now() -> datetime:
 
 
 def adjust_points(uow: UnitOfWork, payload: Any) -> dict[str, Any]:
-    try:
-        command = parse_command(AdjustPoints, payload)
-    except InvalidCommand as invalid:
-        return reject_invalid(uow, ADJUST_POINTS, payload, invalid)
-    payload_hash = command.payload_hash()
-    return _retry_races(lambda: _adjust(uow, command, payload_hash))
+    return _handle(uow, AdjustPoints, ADJUST_POINTS, payload, _adjust)
 
 
 def upsert_customer(uow: UnitOfWork, payload: Any) -> dict[str, Any]:
+    return _handle(uow, UpsertCustomer, UPSERT_CUSTOMER, payload, _upsert)
+
+
+def _handle(
+    uow: UnitOfWork,
+    model: type[CommandT],
+    command_type: str,
+    payload: Any,
+    apply: Callable[[UnitOfWork, CommandT, str], dict[str, Any]],
+) -> dict[str, Any]:
     try:
-        command = parse_command(UpsertCustomer, payload)
+        command = parse_command(model, payload)
     except InvalidCommand as invalid:
-        return reject_invalid(uow, UPSERT_CUSTOMER, payload, invalid)
+        return reject_invalid(uow, command_type, payload, invalid)
     payload_hash = command.payload_hash()
-    return _retry_races(lambda: _upsert(uow, command, payload_hash))
+    return _retry_races(lambda: apply(uow, command, payload_hash))
 
 
 def reject_invalid(
