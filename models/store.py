@@ -64,8 +64,8 @@ _LOCK_ACCOUNT = (
     select(
         accounts.c.id,
         *_POINTS_COLUMNS,
-        *_CUSTOMER_COLUMNS,
-        accounts.c.last_activity_at,
+        accounts.c.email,
+        accounts.c.excluded,
         tiers.c.name.label("tier_name"),
         tiers.c.threshold.label("tier_threshold"),
         processed_commands.c.payload_hash.label("stored_hash"),
@@ -155,7 +155,6 @@ class LockedAccount:
     excluded: bool
     email: str | None
     tier: tuple[str, int] | None
-    last_activity_at: datetime | None
     stored_hash: str | None
     stored_result: dict[str, Any] | None
 
@@ -169,7 +168,6 @@ class LockedAccount:
             excluded=row.excluded,
             email=row.email,
             tier=None if row.tier_name is None else (row.tier_name, row.tier_threshold),
-            last_activity_at=row.last_activity_at,
             stored_hash=row.stored_hash,
             stored_result=row.stored_result,
         )
