@@ -269,15 +269,9 @@ class LoyaltyStore:
             "actor": command.actor,
             "created_at": now,
         }
-        stored = {
-            "shop_id": command.shop_id,
-            "command_id": command.command_id,
-            "command_type": "adjust_points",
-            "payload_hash": payload_hash,
-            "status": result["status"],
-            "result": result,
-            "created_at": now,
-        }
+        stored = _processed_row(
+            command.shop_id, command.command_id, "adjust_points", payload_hash, result, now
+        )
         if self._db.dialect.name == "postgresql":
             # One round trip instead of four: the hot path's largest cost is round trips.
             self._db.execute(
@@ -315,15 +309,7 @@ class LoyaltyStore:
     ) -> None:
         self._db.execute(
             _INSERT_PROCESSED,
-            {
-                "shop_id": shop_id,
-                "command_id": command_id,
-                "command_type": command_type,
-                "payload_hash": payload_hash,
-                "status": result["status"],
-                "result": result,
-                "created_at": now,
-            },
+            _processed_row(shop_id, command_id, command_type, payload_hash, result, now),
         )
 
     def record_rejected_message(
@@ -373,6 +359,25 @@ class LoyaltyStore:
                 .where(accounts.c.id == account_id)
                 .values(**changes, updated_at=now)
             )
+
+
+def _processed_row(
+    shop_id: str,
+    command_id: str,
+    command_type: str,
+    payload_hash: str,
+    result: dict[str, Any],
+    now: datetime,
+) -> dict[str, Any]:
+    return {
+        "shop_id": shop_id,
+        "command_id": command_id,
+        "command_type": command_type,
+        "payload_hash": payload_hash,
+        "status": result["status"],
+        "result": result,
+        "created_at": now,
+    }
 
 
 def _customer_changes(command: UpsertCustomer) -> dict[str, Any]:

@@ -22,9 +22,10 @@ os.environ.update(
 )
 
 from models.unit_of_work import UnitOfWork
-from tests.support.worker import WorkerProcess, start_worker
+from tests.support.worker import start_worker
 from workers.app import app
 from workers.db import Database, database
+from workers.process import WorkerProcess
 
 
 @pytest.fixture(scope="session")

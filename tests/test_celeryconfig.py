@@ -10,8 +10,8 @@ import sys
 import celeryconfig
 from tasks.adjustments import adjust_points
 from tasks.customers import upsert_customer
-from tests.support.worker import ROOT
 from workers.app import app
+from workers.process import ROOT
 
 
 def test_only_json_is_produced_or_accepted() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support.worker import ROOT
+from workers.process import ROOT
 
 
 @pytest.fixture(scope="module")

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import sys
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import click
 from celery.exceptions import TimeoutError as ResultTimeout
+from celery.result import AsyncResult
 
 from workers.db import database
+from workers.publisher import publish_adjustment, publish_customer_upsert
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -100,7 +103,7 @@ def adjust(
         "source": "cli",
         "actor": actor,
     }
-    _publish_and_report({k: v for k, v in command.items() if v is not None}, wait, timeout)
+    _publish_and_report(publish_adjustment, command, wait, timeout)
 
 
 @main.group()
@@ -142,17 +145,17 @@ def customer_upsert(
         "last_name": last_name,
         "excluded": excluded,
     }
-    _publish_and_report(
-        {k: v for k, v in command.items() if v is not None}, wait, timeout, upsert=True
-    )
+    _publish_and_report(publish_customer_upsert, command, wait, timeout)
 
 
 def _publish_and_report(
-    command: dict[str, Any], wait: bool, timeout: float, *, upsert: bool = False
+    publish: Callable[[dict[str, Any]], AsyncResult[Any]],
+    command: dict[str, Any],
+    wait: bool,
+    timeout: float,
 ) -> None:
-    from workers.publisher import publish_adjustment, publish_customer_upsert
-
-    publish = publish_customer_upsert if upsert else publish_adjustment
+    """Options left out are left out of the command, so the contract's defaults apply."""
+    command = {key: value for key, value in command.items() if value is not None}
     pending = publish(command)
     if not wait:
         click.echo(f"published command {command['command_id']} (task {pending.id})")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import textwrap
 import uuid
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,7 @@ def _tour(shop_id: str, timeout: float) -> int:
         command = {"command_id": str(uuid.uuid4()), "shop_id": shop_id, **command}
         publish = publish_customer_upsert if upsert else publish_adjustment
         result: dict[str, Any] = publish(command).get(timeout=timeout)
-        print(f"{title}\n  sent    {_compact(command, shop_id)}\n  result  {_summary(result)}\n")
+        print(f"{title}\n  sent    {_compact(command)}\n  result  {_summary(result)}\n")
         return result
 
     try:
@@ -56,7 +57,7 @@ def _tour(shop_id: str, timeout: float) -> int:
             "source": "demo",
         }
         first = send("Mage-style: add 500 points to alice", welcome)
-        print("  full result:\n" + _indent(json.dumps(first, indent=2), 4) + "\n")
+        print("  full result:\n" + textwrap.indent(json.dumps(first, indent=2), "    ") + "\n")
         again = send("The same command again (a redelivery): applied once, same result", welcome)
         assert again == first, "a duplicate must return the stored result"
 
@@ -99,7 +100,7 @@ def _tour(shop_id: str, timeout: float) -> int:
     return 0
 
 
-def _compact(command: dict[str, Any], shop_id: str) -> str:
+def _compact(command: dict[str, Any]) -> str:
     shown = {k: v for k, v in command.items() if k not in ("shop_id", "command_id")}
     return json.dumps(shown)
 
@@ -118,7 +119,3 @@ def _summary(result: dict[str, Any]) -> str:
         f"lifetime {account['lifetime_points']}, revision {account['revision']}, "
         f"transaction {result['transaction_id'][:8]}"
     )
-
-
-def _indent(text: str, spaces: int) -> str:
-    return "\n".join(" " * spaces + line for line in text.splitlines())

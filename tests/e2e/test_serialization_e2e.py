@@ -10,9 +10,9 @@ from sqlalchemy import Engine, select
 
 from models.tables import processed_commands
 from tests.support.factories import create_customer, create_shop
-from tests.support.worker import WorkerProcess
 from workers.app import app
 from workers.db import database
+from workers.process import WorkerProcess
 from workers.publisher import publish_adjustment
 
 pytestmark = pytest.mark.e2e

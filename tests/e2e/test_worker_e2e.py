@@ -19,7 +19,7 @@ from celery.result import AsyncResult, ResultSet
 from sqlalchemy import Engine, func, select
 
 from models.tables import accounts, ledger_entries, processed_commands
-from tests.support.worker import WorkerProcess
+from workers.process import WorkerProcess
 from workers.publisher import publish_adjustment, publish_customer_upsert
 
 pytestmark = pytest.mark.e2e

@@ -8,8 +8,6 @@ from celery import Celery
 
 from workers.process import ROOT, WorkerProcess
 
-__all__ = ["ROOT", "WorkerProcess", "start_worker"]
-
 
 def start_worker(app: Celery, env: Mapping[str, str], name: str = "test") -> WorkerProcess:
     log_path = ROOT / ".loyalty" / f"worker-{name}.log"

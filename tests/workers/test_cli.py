@@ -8,8 +8,8 @@ import uuid
 import pytest
 from click.testing import CliRunner
 
-from tests.support.worker import WorkerProcess
 from workers.cli import main
+from workers.process import WorkerProcess
 
 
 @pytest.fixture
