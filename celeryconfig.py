@@ -8,11 +8,26 @@ dies puts its message back, and each worker process reserves one message at a ti
 
 from kombu import Exchange, Queue
 
-from workers.settings import Settings
+from models.side_effects import (
+    PROVIDERS,
+    RECALCULATE_SHOP_TIERS,
+    RECALCULATE_TIER,
+    RELAY_OUTBOX,
+    SEND_POINTS_EARNED_EMAIL,
+    sync_task_name,
+)
+from workers.settings import Settings, SideEffectSettings
 
 _settings = Settings.from_environment()
+_side_effects = SideEffectSettings.from_environment()
 
 ADJUSTMENTS_QUEUE = "loyalty.adjustments"
+TIERS_QUEUE = "loyalty.tiers"
+EMAILS_QUEUE = "loyalty.emails"
+OUTBOX_QUEUE = "loyalty.outbox"
+SYNC_QUEUES = {provider: f"loyalty.sync.{provider}" for provider in PROVIDERS}
+# Side effects, one queue each, so one provider's outage delays nobody else.
+SIDE_EFFECT_QUEUES = (TIERS_QUEUE, EMAILS_QUEUE, *SYNC_QUEUES.values(), OUTBOX_QUEUE)
 
 # Longest a task may run, and longest a retry may wait. Both stay far below the visibility timeout,
 # or Redis would hand the same message to a second worker while the first still holds it.
@@ -32,19 +47,36 @@ result_accept_content = ["json"]
 
 _is_rabbitmq = broker_url.startswith(("amqp", "pyamqp"))
 _queue_arguments = {"x-queue-type": "quorum"} if _is_rabbitmq else None
-task_queues = (
+task_queues = tuple(
     Queue(
-        ADJUSTMENTS_QUEUE,
-        Exchange(ADJUSTMENTS_QUEUE, type="direct", durable=True),
-        routing_key=ADJUSTMENTS_QUEUE,
+        name,
+        Exchange(name, type="direct", durable=True),
+        routing_key=name,
         durable=True,
         queue_arguments=_queue_arguments,
-    ),
+    )
+    for name in (ADJUSTMENTS_QUEUE, *SIDE_EFFECT_QUEUES)
 )
 task_default_queue = ADJUSTMENTS_QUEUE
-task_routes = {
-    "loyalty.adjust_points": {"queue": ADJUSTMENTS_QUEUE, "routing_key": ADJUSTMENTS_QUEUE},
-    "loyalty.upsert_customer": {"queue": ADJUSTMENTS_QUEUE, "routing_key": ADJUSTMENTS_QUEUE},
+_task_queues = {
+    "loyalty.adjust_points": ADJUSTMENTS_QUEUE,
+    "loyalty.upsert_customer": ADJUSTMENTS_QUEUE,
+    RECALCULATE_TIER: TIERS_QUEUE,
+    RECALCULATE_SHOP_TIERS: TIERS_QUEUE,
+    SEND_POINTS_EARNED_EMAIL: EMAILS_QUEUE,
+    RELAY_OUTBOX: OUTBOX_QUEUE,
+    **{sync_task_name(provider): queue for provider, queue in SYNC_QUEUES.items()},
+}
+task_routes = {task: {"queue": queue, "routing_key": queue} for task, queue in _task_queues.items()}
+
+# The relay re-publishes side effects whose message never left (or was lost); a relay message
+# that waited longer than one interval is dropped, the next one does the same work.
+beat_schedule = {
+    "relay-outbox": {
+        "task": RELAY_OUTBOX,
+        "schedule": _side_effects.relay_interval,
+        "options": {"expires": _side_effects.relay_interval},
+    }
 }
 task_create_missing_queues = False
 

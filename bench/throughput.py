@@ -35,7 +35,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -643,17 +643,19 @@ def run_noop(app: Celery, config: Config, commands: Sequence[dict[str, Any]]) ->
         with Worker(config, "noop", imports=["bench.noop"]) as worker:
             ready_after = worker.start().wait_ready(app)
             clock, host, own = time.perf_counter(), host_cpu(), worker.cpu()
-            done_at_start = completions.llen(COMPLETIONS_KEY)
+            done_at_start = cast(int, completions.llen(COMPLETIONS_KEY))
             say(f"    worker ready after {ready_after:.1f} s, {done_at_start} already done")
             finished = wait_for(
-                lambda: completions.llen(COMPLETIONS_KEY),
+                lambda: cast(int, completions.llen(COMPLETIONS_KEY)),
                 len(commands),
                 worker,
                 "(b) done",
                 drain_timeout(len(commands)),
             )
             host, own = host_cpu() - host, worker.cpu() - own
-        times = [float(value) for value in completions.lrange(COMPLETIONS_KEY, 0, -1)]
+        times = [
+            float(value) for value in cast(list[bytes], completions.lrange(COMPLETIONS_KEY, 0, -1))
+        ]
     finally:
         completions.delete(COMPLETIONS_KEY)
         completions.close()

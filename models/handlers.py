@@ -22,14 +22,11 @@ from models.commands import (
     salvage_key,
 )
 from models.errors import ErrorCode, Rejection
+from models.side_effects import RECALCULATE_TIER, SEND_POINTS_EARNED_EMAIL
 from models.unit_of_work import UnitOfWork
 
 ADJUST_POINTS = "adjust_points"
 UPSERT_CUSTOMER = "upsert_customer"
-
-# Side-effect tasks owed by an applied adjustment (dispatched from the outbox).
-RECALCULATE_TIER = "loyalty.recalculate_tier"
-SEND_POINTS_EARNED_EMAIL = "loyalty.send_points_earned_email"
 
 # A command and its duplicate can race past the idempotency read; the loser's insert of the key
 # fails and it starts over, then finds the stored result. More than a few losses is a bug.
@@ -125,7 +122,7 @@ def _adjust(uow: UnitOfWork, command: AdjustPoints, payload_hash: str) -> dict[s
             note=command.note,
             account=results.account_view(command.customer_id, outcome.after, account.tier, now),
         )
-        uow.store.record_adjustment(
+        owed = uow.store.record_adjustment(
             account_id=account.id,
             command=command,
             adjustment=outcome,
@@ -135,6 +132,7 @@ def _adjust(uow: UnitOfWork, command: AdjustPoints, payload_hash: str) -> dict[s
             payload_hash=payload_hash,
             result=result,
         )
+        uow.owe(owed)
         uow.commit()
         return result
 

@@ -31,8 +31,10 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from models.adjustments import Adjustment, Points
 from models.commands import AdjustPoints, UpsertCustomer
+from models.side_effects import SYNC_TASK_PREFIX, OutboxEntry, sync_task_name
 from models.tables import (
     accounts,
+    integrations,
     ledger_entries,
     outbox,
     processed_commands,
@@ -107,8 +109,9 @@ _UPDATE_POINTS = (
     )
 )
 
-# PostgreSQL runs the four writes of an applied adjustment as one statement. They are the same
-# rows the generic path below writes one by one (the tests run both).
+# PostgreSQL runs the four writes of an applied adjustment as one statement, which also owes a
+# sync to every provider the shop has enabled. They are the same rows the generic path below
+# writes one by one (the tests run both).
 _RECORD_ADJUSTMENT_AT_ONCE = text(
     """
     WITH points AS (
@@ -125,14 +128,20 @@ _RECORD_ADJUSTMENT_AT_ONCE = text(
             :transaction_id, :shop_id, :account_id, :command_id, :requested, :applied,
             :balance_before, :balance_after, :lifetime_before, :lifetime_after,
             :note, :source, :actor, :now)
+    ), stored AS (
+        INSERT INTO processed_commands (
+            shop_id, command_id, command_type, payload_hash, status, result, created_at)
+        VALUES (:shop_id, :command_id, :command_type, :payload_hash, :status, :result, :now)
     ), owed AS (
-        INSERT INTO outbox (task_name, shop_id, account_id, transaction_id, created_at)
-        SELECT task_name, :shop_id, :account_id, :transaction_id, :now
-          FROM unnest(CAST(:side_effects AS varchar[])) AS task_name
+        INSERT INTO outbox (task_name, shop_id, account_id, transaction_id, revision, created_at)
+        SELECT task_name, :shop_id, :account_id, :transaction_id, :revision, :now
+          FROM (SELECT unnest(CAST(:side_effects AS varchar[])) AS task_name
+                UNION ALL
+                SELECT :sync_prefix || provider FROM integrations
+                 WHERE shop_id = :shop_id AND enabled) AS owed_tasks
+        RETURNING id, task_name
     )
-    INSERT INTO processed_commands (
-        shop_id, command_id, command_type, payload_hash, status, result, created_at)
-    VALUES (:shop_id, :command_id, :command_type, :payload_hash, :status, :result, :now)
+    SELECT id, task_name FROM owed ORDER BY id
     """
 ).bindparams(
     bindparam("result", type_=JSON()),
@@ -143,7 +152,10 @@ _RECORD_ADJUSTMENT_AT_ONCE = text(
 
 _INSERT_LEDGER = insert(ledger_entries)
 _INSERT_PROCESSED = insert(processed_commands)
-_INSERT_OUTBOX = insert(outbox)
+_INSERT_OUTBOX = insert(outbox).returning(outbox.c.id, outbox.c.task_name)
+_ENABLED_PROVIDERS = select(integrations.c.provider).where(
+    integrations.c.shop_id == bindparam("shop_id"), integrations.c.enabled
+)
 _INSERT_REJECTED = insert(rejected_messages)
 _INSERT_ACCOUNT = insert(accounts).returning(accounts.c.id)
 
@@ -206,10 +218,12 @@ class LoyaltyStore:
     def shop_exists(self, shop_id: str) -> bool:
         return self._db.execute(_SHOP_EXISTS, {"shop_id": shop_id}).first() is not None
 
-    def create_shop(self, shop_id: str, name: str | None = None) -> bool:
+    def create_shop(
+        self, shop_id: str, name: str | None = None, email_from: str | None = None
+    ) -> bool:
         if self.shop_exists(shop_id):
             return False
-        self._db.execute(insert(shops).values(id=shop_id, name=name))
+        self._db.execute(insert(shops).values(id=shop_id, name=name, email_from=email_from))
         return True
 
     def account_summary(self, shop_id: str, customer_id: str) -> Any:
@@ -242,8 +256,9 @@ class LoyaltyStore:
         side_effects: list[str],
         payload_hash: str,
         result: dict[str, Any],
-    ) -> None:
-        """The account, its ledger entry, the owed side effects and the stored result."""
+    ) -> list[OutboxEntry]:
+        """The account, its ledger entry, the owed side effects and the stored result; returns
+        the outbox rows to publish once the transaction commits."""
         after = adjustment.after
         points = {
             "account_id": account_id,
@@ -274,28 +289,53 @@ class LoyaltyStore:
         )
         if self._db.dialect.name == "postgresql":
             # One round trip instead of four: the hot path's largest cost is round trips.
-            self._db.execute(
+            rows = self._db.execute(
                 _RECORD_ADJUSTMENT_AT_ONCE,
-                points | entry | stored | {"side_effects": side_effects},
+                points
+                | entry
+                | stored
+                | {"side_effects": side_effects, "sync_prefix": SYNC_TASK_PREFIX},
             )
-            return
+            return [OutboxEntry(row.id, row.task_name) for row in rows]
         self._db.execute(_UPDATE_POINTS, points)
         self._db.execute(_INSERT_LEDGER, entry)
-        if side_effects:
-            self._db.execute(
-                _INSERT_OUTBOX,
-                [
-                    {
-                        "task_name": task_name,
-                        "shop_id": command.shop_id,
-                        "account_id": account_id,
-                        "transaction_id": transaction_id,
-                        "created_at": now,
-                    }
-                    for task_name in side_effects
-                ],
-            )
         self._db.execute(_INSERT_PROCESSED, stored)
+        providers = self._db.execute(_ENABLED_PROVIDERS, {"shop_id": command.shop_id}).scalars()
+        return self.owe(
+            [*side_effects, *(sync_task_name(provider) for provider in providers)],
+            shop_id=command.shop_id,
+            account_id=account_id,
+            transaction_id=transaction_id,
+            revision=after.revision,
+            now=now,
+        )
+
+    def owe(
+        self,
+        task_names: list[str],
+        *,
+        shop_id: str,
+        account_id: int | None,
+        transaction_id: uuid.UUID | None,
+        revision: int | None,
+        now: datetime,
+    ) -> list[OutboxEntry]:
+        """Outbox rows for side effects owed by the current transaction."""
+        owed = []
+        for task_name in task_names:
+            row = self._db.execute(
+                _INSERT_OUTBOX,
+                {
+                    "task_name": task_name,
+                    "shop_id": shop_id,
+                    "account_id": account_id,
+                    "transaction_id": transaction_id,
+                    "revision": revision,
+                    "created_at": now,
+                },
+            ).one()
+            owed.append(OutboxEntry(row.id, row.task_name))
+        return owed
 
     def record_result(
         self,

@@ -54,6 +54,7 @@ class Shop(Base):
 
     id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
     name: Mapped[str | None] = mapped_column(String(200))
+    email_from: Mapped[str | None] = mapped_column(String(320))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
@@ -158,25 +159,117 @@ class RejectedMessage(Base):
 
 
 class OutboxMessage(Base):
-    """A side effect owed by a committed transaction, written in that same transaction."""
+    """A side effect owed by a committed transaction, written in that same transaction.
+
+    ``dispatched_at`` says a task message was published; ``completed_at`` says the task finished
+    (done, skipped or dead-lettered). The relay re-publishes rows that are owed but unpublished,
+    and rows published so long ago that their message must have been lost."""
 
     __tablename__ = "outbox"
     __table_args__ = (
         Index(
-            "ix_outbox_undispatched",
+            "ix_outbox_pending",
             "id",
-            postgresql_where=text("dispatched_at IS NULL"),
-            sqlite_where=text("dispatched_at IS NULL"),
+            postgresql_where=text("completed_at IS NULL"),
+            sqlite_where=text("completed_at IS NULL"),
         ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     task_name: Mapped[str] = mapped_column(String(100))
     shop_id: Mapped[str] = mapped_column(String(ID_LENGTH))
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    # None for shop-wide work (recalculating every account's tier after the tiers changed).
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     transaction_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    # The account revision the side effect was owed for (syncs skip what is already pushed).
+    revision: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime]
     dispatched_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    completed_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(200))
+
+
+class TierChange(Base):
+    """Every change of an account's tier, with what caused it."""
+
+    __tablename__ = "tier_changes"
+    __table_args__ = (Index(None, "account_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    shop_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    from_tier: Mapped[str | None] = mapped_column(String(100))
+    to_tier: Mapped[str | None] = mapped_column(String(100))
+    lifetime_points: Mapped[int] = mapped_column(BigInteger)
+    # "adjustment" (with its transaction id) or "tiers_changed" (the shop's tiers were edited).
+    cause: Mapped[str] = mapped_column(String(32))
+    transaction_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    created_at: Mapped[datetime]
+
+
+class Integration(Base):
+    """A shop's connection to a marketing provider. The API key is encrypted with
+    LOYALTY_SECRET_KEY; ``key_hint`` (its last characters) is all that is ever shown."""
+
+    __tablename__ = "integrations"
+
+    shop_id: Mapped[str] = mapped_column(
+        ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True
+    )
+    provider: Mapped[str] = mapped_column(String(32), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    encrypted_api_key: Mapped[str] = mapped_column(Text)
+    key_hint: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class SyncState(Base):
+    """What was last pushed to a provider for an account, so stale or repeated syncs are skipped."""
+
+    __tablename__ = "sync_states"
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    provider: Mapped[str] = mapped_column(String(32), primary_key=True)
+    synced_revision: Mapped[int] = mapped_column(BigInteger)
+    synced_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    synced_at: Mapped[datetime | None]
+
+
+class EmailDelivery(Base):
+    """The claim that makes a points-earned email go out at most once per transaction."""
+
+    __tablename__ = "email_deliveries"
+
+    transaction_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    shop_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    # sending (claimed), sent, failed (refused: may be tried again), unknown (may have arrived)
+    status: Mapped[str] = mapped_column(String(16))
+    recipient: Mapped[str] = mapped_column(String(320))
+    message_id: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class DeadLetter(Base):
+    """A side effect that failed for good, kept for an operator to read and replay."""
+
+    __tablename__ = "dead_letters"
+    __table_args__ = (Index(None, "replayed_at", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox.id", ondelete="CASCADE"))
+    task_name: Mapped[str] = mapped_column(String(100))
+    shop_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    error: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+    replayed_at: Mapped[datetime | None]
 
 
 # The tables, for Core statements on the hot path.
@@ -187,3 +280,8 @@ ledger_entries = cast(Table, LedgerEntry.__table__)
 processed_commands = cast(Table, ProcessedCommand.__table__)
 rejected_messages = cast(Table, RejectedMessage.__table__)
 outbox = cast(Table, OutboxMessage.__table__)
+tier_changes = cast(Table, TierChange.__table__)
+integrations = cast(Table, Integration.__table__)
+sync_states = cast(Table, SyncState.__table__)
+email_deliveries = cast(Table, EmailDelivery.__table__)
+dead_letters = cast(Table, DeadLetter.__table__)

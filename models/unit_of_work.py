@@ -1,4 +1,8 @@
-"""One command, one transaction: commit is explicit and anything else rolls back."""
+"""One command, one transaction: commit is explicit and anything else rolls back.
+
+Side effects owed by the transaction are written to the outbox inside it; only once it commits do
+they become ``dispatchable`` for the caller to publish. A rolled-back transaction owes nothing.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +12,29 @@ from typing import Self
 
 from sqlalchemy.orm import Session
 
+from models.admin_store import AdminStore
+from models.side_effect_store import SideEffectStore
+from models.side_effects import OutboxEntry
 from models.store import LoyaltyStore
 
 
 class UnitOfWork:
     store: LoyaltyStore
+    side_effects: SideEffectStore
+    admin: AdminStore
 
     def __init__(self, session_factory: Callable[[], Session]) -> None:
         self._session_factory = session_factory
+        self._owed: list[OutboxEntry] = []
+        self.dispatchable: list[OutboxEntry] = []
 
     def __enter__(self) -> Self:
         self._session = self._session_factory()
-        self.store = LoyaltyStore(self._session.connection())
+        connection = self._session.connection()
+        self.store = LoyaltyStore(connection)
+        self.side_effects = SideEffectStore(connection)
+        self.admin = AdminStore(connection)
+        self._owed = []
         return self
 
     def __exit__(
@@ -28,8 +43,18 @@ class UnitOfWork:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        self._owed = []
         self._session.rollback()
         self._session.close()
 
+    def owe(self, entries: list[OutboxEntry]) -> None:
+        self._owed.extend(entries)
+
     def commit(self) -> None:
         self._session.commit()
+        self.dispatchable.extend(self._owed)
+        self._owed = []
+
+    def take_dispatchable(self) -> list[OutboxEntry]:
+        taken, self.dispatchable = self.dispatchable, []
+        return taken

@@ -16,6 +16,7 @@ import celeryconfig
 from models.commands import InvalidCommand
 from models.handlers import reject_invalid
 from models.unit_of_work import UnitOfWork
+from tasks.outbox import dispatch
 from workers.db import database
 
 COMMAND_TASK_OPTIONS: dict[str, Any] = {
@@ -40,10 +41,13 @@ def run_command(
     """Commands take one argument, the command object; any other call is recorded as invalid."""
     uow = database.unit_of_work()
     if len(args) == 1 and not kwargs:
-        return handler(uow, args[0])
-    if not args and list(kwargs) == ["command"]:
-        return handler(uow, kwargs["command"])
-    invalid = InvalidCommand(
-        [{"field": "command", "reason": "expected exactly one argument: the command object"}]
-    )
-    return reject_invalid(uow, command_type, {"args": list(args), "kwargs": kwargs}, invalid)
+        result = handler(uow, args[0])
+    elif not args and list(kwargs) == ["command"]:
+        result = handler(uow, kwargs["command"])
+    else:
+        invalid = InvalidCommand(
+            [{"field": "command", "reason": "expected exactly one argument: the command object"}]
+        )
+        result = reject_invalid(uow, command_type, {"args": list(args), "kwargs": kwargs}, invalid)
+    dispatch(uow.take_dispatchable())
+    return result

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from hypothesis import HealthCheck, settings
 from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.orm import sessionmaker
 
@@ -20,6 +21,13 @@ os.environ.update(
     LOYALTY_BROKER_URL=environment.BROKER_URL,
     LOYALTY_RESULT_BACKEND=environment.RESULT_BACKEND,
 )
+
+# Generation speed and per-example time depend on what else the machine is doing; they are not
+# what the properties test.
+settings.register_profile(
+    "loyalty", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("loyalty")
 
 from models.unit_of_work import UnitOfWork
 from tests.support.worker import start_worker

@@ -39,11 +39,43 @@ def test_no_wait_outlasts_the_visibility_timeout() -> None:
         assert task.retry_backoff_max < timeout
 
 
-def test_commands_have_explicit_names_and_their_queue() -> None:
-    for name in ("loyalty.adjust_points", "loyalty.upsert_customer"):
+TASK_QUEUES = {
+    "loyalty.adjust_points": "loyalty.adjustments",
+    "loyalty.upsert_customer": "loyalty.adjustments",
+    "loyalty.recalculate_tier": "loyalty.tiers",
+    "loyalty.recalculate_shop_tiers": "loyalty.tiers",
+    "loyalty.send_points_earned_email": "loyalty.emails",
+    "loyalty.sync_klaviyo": "loyalty.sync.klaviyo",
+    "loyalty.sync_omnisend": "loyalty.sync.omnisend",
+    "loyalty.sync_postscript": "loyalty.sync.postscript",
+    "loyalty.relay_outbox": "loyalty.outbox",
+}
+
+
+def test_every_task_has_an_explicit_name_and_its_own_queue() -> None:
+    app.loader.import_default_modules()
+    for name, queue in TASK_QUEUES.items():
         assert name in app.tasks
-        assert app.amqp.router.route({}, name)["queue"].name == "loyalty.adjustments"
-    assert [q.name for q in app.conf.task_queues] == [celeryconfig.ADJUSTMENTS_QUEUE]
+        assert app.amqp.router.route({}, name)["queue"].name == queue
+    assert {q.name for q in app.conf.task_queues} == set(TASK_QUEUES.values())
+    assert app.conf.task_create_missing_queues is False
+
+
+def test_side_effects_are_acknowledged_late_and_retry_database_faults_forever() -> None:
+    app.loader.import_default_modules()
+    for name in TASK_QUEUES:
+        task = app.tasks[name]
+        assert task.acks_late is True
+        if name.startswith(("loyalty.sync_", "loyalty.recalculate", "loyalty.send")):
+            assert task.reject_on_worker_lost is True
+            assert task.max_retries is None
+            assert task.retry_backoff_max < app.conf.visibility_timeout
+
+
+def test_beat_runs_the_outbox_relay() -> None:
+    (entry,) = app.conf.beat_schedule.values()
+    assert entry["task"] == "loyalty.relay_outbox"
+    assert 0 < entry["schedule"] <= 60
 
 
 def _settings_for(broker_url: str) -> dict[str, object]:

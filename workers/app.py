@@ -12,7 +12,19 @@ from celery.signals import worker_process_init
 
 from workers.db import database
 
-app = Celery("loyalty", include=["tasks.adjustments", "tasks.customers"])
+app = Celery(
+    "loyalty",
+    include=[
+        "tasks.adjustments",
+        "tasks.customers",
+        "tasks.outbox",
+        "tasks.tiers",
+        "tasks.emails",
+        "tasks.syncs.klaviyo",
+        "tasks.syncs.omnisend",
+        "tasks.syncs.postscript",
+    ],
+)
 app.config_from_object("celeryconfig")
 
 

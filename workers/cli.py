@@ -12,6 +12,7 @@ import click
 from celery.exceptions import TimeoutError as ResultTimeout
 from celery.result import AsyncResult
 
+from workers.admin_cli import dead_letters, integration, sender_address, tier
 from workers.db import database
 from workers.publisher import publish_adjustment, publish_customer_upsert
 
@@ -39,15 +40,41 @@ def shop() -> None:
     """Shops (tenants)."""
 
 
+_email_from_option = click.option(
+    "--email-from",
+    callback=lambda _ctx, _param, value: sender_address(value),
+    help="Sender of the shop's emails, e.g. 'Shop <hi@shop.com>' (else LOYALTY_EMAIL_FROM).",
+)
+
+
 @shop.command("create")
 @click.argument("shop_id")
 @click.option("--name", help="Display name, e.g. for emails.")
-def shop_create(shop_id: str, name: str | None) -> None:
+@_email_from_option
+def shop_create(shop_id: str, name: str | None, email_from: str | None) -> None:
     """Create the shop SHOP_ID; customers and adjustments are scoped by it."""
     with database.unit_of_work() as uow:
-        created = uow.store.create_shop(shop_id, name)
+        created = uow.store.create_shop(shop_id, name, email_from)
         uow.commit()
     click.echo(f"shop {shop_id} {'created' if created else 'already exists'}")
+
+
+@shop.command("update")
+@click.argument("shop_id")
+@click.option("--name", help="Display name, e.g. for emails.")
+@_email_from_option
+def shop_update(shop_id: str, name: str | None, email_from: str | None) -> None:
+    """Change the shop's name or email sender."""
+    changes = {"name": name, "email_from": email_from}
+    with database.unit_of_work() as uow:
+        found = uow.admin.update_shop(
+            shop_id, {key: value for key, value in changes.items() if value is not None}
+        )
+        if not found:
+            raise click.ClickException(f"shop {shop_id!r} not found")
+        uow.commit()
+        shown = uow.admin.shop(shop_id)
+    click.echo(f"shop {shop_id}: name {shown.name!r}, emails from {shown.email_from!r}")
 
 
 @main.command()
@@ -249,6 +276,9 @@ def demo(timeout: float) -> None:
 
     sys.exit(run_demo(timeout))
 
+
+for group in (tier, integration, dead_letters):
+    main.add_command(group)
 
 if __name__ == "__main__":
     main()

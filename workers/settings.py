@@ -46,3 +46,39 @@ def ensure_data_dir(settings: Settings) -> None:
     for url in (settings.database_url, settings.broker_url, settings.result_backend):
         if "sqlite:///" in url:
             Path(url.split("sqlite:///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _env_number(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if value < 0:
+        raise ValueError(f"{name} must not be negative, got {raw!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class SideEffectSettings:
+    """How the outbox relay and the side-effect tasks pace themselves (seconds unless noted)."""
+
+    relay_interval: float
+    dispatch_grace: float
+    redispatch_after: float
+    sync_delay: float
+    max_attempts: int
+    backoff_base: float
+
+    @classmethod
+    def from_environment(cls) -> SideEffectSettings:
+        return cls(
+            relay_interval=_env_number("LOYALTY_OUTBOX_RELAY_INTERVAL", 10),
+            dispatch_grace=_env_number("LOYALTY_OUTBOX_GRACE", 10),
+            redispatch_after=_env_number("LOYALTY_OUTBOX_REDISPATCH_AFTER", 3600),
+            sync_delay=_env_number("LOYALTY_SYNC_DELAY", 2),
+            max_attempts=max(1, int(_env_number("LOYALTY_SIDE_EFFECT_MAX_ATTEMPTS", 10))),
+            backoff_base=_env_number("LOYALTY_RETRY_BACKOFF_BASE", 1),
+        )

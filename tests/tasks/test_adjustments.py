@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Connection, func, select
 from sqlalchemy.exc import OperationalError
 
-from models.handlers import RECALCULATE_TIER, SEND_POINTS_EARNED_EMAIL
+from models.side_effects import RECALCULATE_TIER, SEND_POINTS_EARNED_EMAIL
 from models.tables import ledger_entries, outbox, processed_commands, rejected_messages
 from models.unit_of_work import UnitOfWork
 from tasks.adjustments import adjust_points

@@ -1,0 +1,74 @@
+"""Rules for the side effects an adjustment fans out to: which are owed, when a sync has nothing
+new to push, and how long to wait before trying a failed one again. Pure: no I/O."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+RECALCULATE_TIER = "loyalty.recalculate_tier"
+RECALCULATE_SHOP_TIERS = "loyalty.recalculate_shop_tiers"
+SEND_POINTS_EARNED_EMAIL = "loyalty.send_points_earned_email"
+RELAY_OUTBOX = "loyalty.relay_outbox"
+SYNC_TASK_PREFIX = "loyalty.sync_"
+
+PROVIDERS = ("klaviyo", "omnisend", "postscript")
+
+
+def sync_task_name(provider: str) -> str:
+    return f"{SYNC_TASK_PREFIX}{provider}"
+
+
+def is_sync(task_name: str) -> bool:
+    return task_name.startswith(SYNC_TASK_PREFIX)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """A committed outbox row, ready to be published as ``task_name(outbox_id)``."""
+
+    id: int
+    task_name: str
+
+
+def state_fingerprint(state: Any) -> str:
+    """Identifies what a sync pushes, so a push of an unchanged state can be skipped."""
+    fields = asdict(state)
+    fields.pop("last_activity_at", None)
+    encoded = json.dumps(fields, sort_keys=True, default=str).encode()
+    return hashlib.sha256(encoded).hexdigest()
+
+
+def profile_is_current(
+    synced_revision: int | None,
+    synced_fingerprint: str | None,
+    current_revision: int,
+    current_fingerprint: str,
+) -> bool:
+    """Nothing to push: a state at least as new as this one, and identical to it, is already
+    there. A burst of adjustments to one customer therefore collapses into few pushes."""
+    return (
+        synced_revision is not None
+        and synced_revision >= current_revision
+        and synced_fingerprint == current_fingerprint
+    )
+
+
+def retry_delay(
+    attempts: int,
+    *,
+    retry_after: float | None,
+    base: float,
+    cap: float,
+    jitter: Callable[[float, float], float] = random.uniform,
+) -> float:
+    """Seconds until the next try: full-jitter exponential backoff capped at ``cap``, and never
+    sooner than the provider's own ``retry_after``."""
+    backoff = jitter(0, min(cap, base * 2 ** max(attempts - 1, 0)))
+    if retry_after is None:
+        return backoff
+    return max(retry_after, backoff)

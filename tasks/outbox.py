@@ -1,0 +1,106 @@
+"""Publishing the outbox: at once after each commit, and again by the periodic relay for any row
+whose message never left (the process died after commit, the broker was down) or was lost.
+
+Publishing twice is harmless: every side-effect task is keyed by its outbox row. Publishing never
+is what the relay rules out.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from celery import Celery, Task
+
+from models.side_effects import RELAY_OUTBOX, OutboxEntry, is_sync
+from workers.app import app
+from workers.db import database
+from workers.settings import SideEffectSettings
+
+log = logging.getLogger(__name__)
+
+RELAY_BATCH = 500
+
+# The committing worker tries briefly; the relay is the guarantee, so there is no point in
+# holding a command's worker for long while the broker is away.
+_FAST_PATH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
+
+
+def dispatch(entries: Sequence[OutboxEntry], *, celery: Celery | None = None) -> None:
+    """Publish committed outbox rows, then note them as dispatched."""
+    if not entries:
+        return
+    settings = SideEffectSettings.from_environment()
+    published = []
+    for entry in entries:
+        try:
+            _publish(celery or app, entry, settings, retry_policy=_FAST_PATH_RETRY)
+        except Exception:
+            log.warning(
+                "outbox %s (%s) not published; the relay will publish it",
+                entry.id,
+                entry.task_name,
+                exc_info=True,
+            )
+            break
+        published.append(entry.id)
+    if not published:
+        return
+    try:
+        with database.unit_of_work() as uow:
+            # Losing this mark only means one more, harmless, publish by the relay.
+            uow.side_effects.mark_dispatched(published, _now(), wait_for_flush=False)
+            uow.commit()
+    except Exception:
+        log.warning("outbox %s published but not marked", published, exc_info=True)
+
+
+def _publish(
+    celery: Celery,
+    entry: OutboxEntry,
+    settings: SideEffectSettings,
+    *,
+    retry_policy: dict[str, Any] | None = None,
+    debounce: bool = True,
+) -> None:
+    # Syncs wait a moment so a burst of adjustments to one customer is pushed once.
+    countdown = settings.sync_delay if debounce and is_sync(entry.task_name) else None
+    celery.send_task(
+        entry.task_name,
+        args=[entry.id],
+        countdown=countdown or None,
+        retry=True,
+        retry_policy=retry_policy,
+    )
+
+
+@app.task(name=RELAY_OUTBOX, bind=True, typing=False, ignore_result=True, acks_late=True)
+def relay_outbox(self: Task[Any, Any]) -> int:
+    """Publish every outbox row that is owed and not in flight; returns how many."""
+    settings = SideEffectSettings.from_environment()
+    relayed = 0
+    while True:
+        with database.unit_of_work() as uow:
+            now = _now()
+            claimed = uow.side_effects.claim_for_relay(
+                now,
+                grace=timedelta(seconds=settings.dispatch_grace),
+                redispatch_after=timedelta(seconds=settings.redispatch_after),
+                limit=RELAY_BATCH,
+            )
+            for entry in claimed:
+                _publish(app, entry, settings, debounce=False)
+            uow.side_effects.mark_dispatched([entry.id for entry in claimed], now)
+            uow.commit()
+        relayed += len(claimed)
+        if len(claimed) < RELAY_BATCH:
+            break
+    if relayed:
+        log.info("relayed %d outbox rows", relayed)
+    return relayed
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,126 @@
+"""What the side-effect tasks share: they take an outbox row id, finish it exactly once, and
+decide between trying again later and giving up.
+
+Database faults are retried by Celery without limit, like the commands'. A provider's or the SMTP
+server's transient fault is counted on the outbox row and retried with backoff (never sooner than
+the provider's Retry-After); after the last attempt, or on a permanent fault, or on a bug, the row
+goes to the dead letters, where ``loyalty dead-letters replay`` can send it again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from celery import Task
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+import celeryconfig
+from models.side_effects import retry_delay
+from workers.db import database
+from workers.settings import SideEffectSettings
+
+log = logging.getLogger(__name__)
+
+# A retry waits in the broker; keep every wait far below the Redis visibility timeout.
+MAX_COUNTDOWN = 900
+
+
+class TryAgain(Exception):
+    """A transient fault. ``counts`` is False for waits that are not failures (our own rate
+    limit), which never lead to a dead letter."""
+
+    def __init__(self, error: str, *, retry_after: float | None = None, counts: bool = True):
+        super().__init__(error)
+        self.error = error
+        self.retry_after = retry_after
+        self.counts = counts
+
+
+class GiveUp(Exception):
+    """A permanent fault: trying again cannot help."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+class SideEffectTask(Task):  # type: ignore[type-arg]
+    """Anything unforeseen still ends as a dead letter instead of vanishing."""
+
+    def on_failure(
+        self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
+    ) -> None:
+        outbox_id = args[0] if args else kwargs.get("outbox_id")
+        if isinstance(outbox_id, int):
+            _bury(outbox_id, f"{type(exc).__name__}: {exc}")
+
+
+def side_effect_options(queue: str) -> dict[str, Any]:
+    return {
+        "base": SideEffectTask,
+        "bind": True,
+        "queue": queue,
+        "acks_late": True,
+        "reject_on_worker_lost": True,
+        "autoretry_for": (OperationalError, InterfaceError),
+        "retry_backoff": 1,
+        "retry_backoff_max": celeryconfig.RETRY_BACKOFF_MAX,
+        "retry_jitter": True,
+        "max_retries": None,
+    }
+
+
+def perform(task: Task[Any, Any], outbox_id: int, work: Callable[[int], str]) -> str:
+    try:
+        return work(outbox_id)
+    except TryAgain as fault:
+        return _try_again(task, outbox_id, fault)
+    except GiveUp as fault:
+        log.warning("outbox %s gave up: %s", outbox_id, fault.error)
+        _bury(outbox_id, fault.error)
+        return "dead"
+
+
+def _try_again(task: Task[Any, Any], outbox_id: int, fault: TryAgain) -> str:
+    settings = SideEffectSettings.from_environment()
+    with database.unit_of_work() as uow:
+        row = uow.side_effects.lock_outbox(outbox_id)
+        if row is None or row.completed_at is not None:
+            return "already done"
+        now = _now()
+        if not fault.counts:
+            uow.side_effects.postpone(outbox_id, now)
+            uow.commit()
+            countdown = fault.retry_after or settings.backoff_base
+        else:
+            attempts = uow.side_effects.record_failure(outbox_id, fault.error, now)
+            if attempts >= settings.max_attempts:
+                uow.side_effects.dead_letter(row, fault.error, attempts, now)
+                uow.commit()
+                log.warning("outbox %s dead after %d attempts", outbox_id, attempts)
+                return "dead"
+            uow.commit()
+            countdown = retry_delay(
+                attempts,
+                retry_after=fault.retry_after,
+                base=settings.backoff_base,
+                cap=celeryconfig.RETRY_BACKOFF_MAX,
+            )
+    log.info("outbox %s: %s; again in %.1f s", outbox_id, fault.error, countdown)
+    raise task.retry(countdown=min(countdown, MAX_COUNTDOWN), max_retries=None)
+
+
+def _bury(outbox_id: int, error: str) -> None:
+    with database.unit_of_work() as uow:
+        row = uow.side_effects.lock_outbox(outbox_id)
+        if row is None or row.completed_at is not None:
+            return
+        uow.side_effects.dead_letter(row, error, row.attempts + 1, _now())
+        uow.commit()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,5 @@
+"""Omnisend sync task; its client is workers/providers/omnisend.py."""
+
+from tasks.syncs import sync_task
+
+sync_omnisend = sync_task("omnisend")
