@@ -22,18 +22,16 @@ os.environ.update(
     LOYALTY_RESULT_BACKEND=environment.RESULT_BACKEND,
 )
 
-# Generation speed and per-example time depend on what else the machine is doing; they are not
-# what the properties test.
-settings.register_profile(
-    "loyalty", deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
-settings.load_profile("loyalty")
-
 from models.unit_of_work import UnitOfWork
 from tests.support.worker import start_worker
 from workers.app import app
 from workers.db import Database, database
 from workers.process import WorkerProcess
+
+# Generation speed and per-example time depend on what else the machine is doing; they are not
+# what the properties test.
+settings.register_profile("loyalty", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("loyalty")
 
 
 @pytest.fixture(scope="session")

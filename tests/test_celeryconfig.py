@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 
-import celeryconfig
 from tasks.adjustments import adjust_points
 from tasks.customers import upsert_customer
 from workers.app import app

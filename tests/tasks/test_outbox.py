@@ -1,0 +1,157 @@
+"""The outbox: owed only by committed transactions, published after commit, and re-published by
+the relay when that publish never happened. Committed data, each test in its own shop."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import redis
+from celery import Celery
+from sqlalchemy import Engine, select, update
+
+from models import handlers
+from models.side_effects import OutboxEntry
+from models.tables import outbox
+from tasks.outbox import dispatch, relay_outbox
+from tests.support import environment
+from tests.support.factories import adjustment, create_customer, create_shop
+from workers.db import Database, database
+
+
+@pytest.fixture
+def committed(engine: Engine) -> Iterator[Database]:
+    committed = Database(environment.DATABASE_URL)
+    previous = database.sessions
+    database.sessions = committed.sessions
+    yield committed
+    database.sessions = previous
+    committed.engine.dispose()
+
+
+@pytest.fixture
+def shop(committed: Database) -> str:
+    shop_id = f"outbox-{uuid.uuid4().hex[:8]}"
+    create_shop(committed.unit_of_work(), shop_id)
+    create_customer(committed.unit_of_work(), shop_id, "ada", email="ada@example.com")
+    return shop_id
+
+
+def rows(committed: Database, shop_id: str) -> list[Any]:
+    with committed.engine.connect() as connection:
+        return list(
+            connection.execute(
+                select(outbox).where(outbox.c.shop_id == shop_id).order_by(outbox.c.id)
+            )
+        )
+
+
+def queued_outbox_ids(queue: str) -> list[int]:
+    """Outbox ids in the task messages waiting on ``queue`` in the test broker."""
+    with redis.Redis.from_url(environment.BROKER_URL) as connection:
+        messages = connection.lrange(queue, 0, -1)
+    return [json.loads(json.loads(m)["headers"]["argsrepr"].strip("(),[]")) for m in messages]
+
+
+def test_a_rolled_back_transaction_owes_nothing(committed: Database, shop: str) -> None:
+    uow = committed.unit_of_work()
+    with uow:
+        uow.owe(
+            uow.store.owe(
+                ["loyalty.recalculate_tier"],
+                shop_id=shop,
+                account_id=None,
+                transaction_id=None,
+                revision=None,
+                now=datetime.now(UTC),
+            )
+        )
+        # no commit: leaving the block rolls back
+
+    assert uow.take_dispatchable() == []
+    assert rows(committed, shop) == []
+
+
+def test_a_committed_adjustment_is_dispatched_and_marked(committed: Database, shop: str) -> None:
+    uow = committed.unit_of_work()
+    handlers.adjust_points(uow, adjustment(shop, "ada", adjustment=50))
+    owed = uow.take_dispatchable()
+
+    dispatch(owed)
+
+    assert [entry.task_name for entry in owed] == [
+        "loyalty.recalculate_tier",
+        "loyalty.send_points_earned_email",
+    ]
+    assert all(row.dispatched_at is not None for row in rows(committed, shop))
+    assert owed[0].id in queued_outbox_ids("loyalty.tiers")
+    assert owed[1].id in queued_outbox_ids("loyalty.emails")
+
+
+def test_rows_the_broker_never_got_are_published_by_the_relay(
+    committed: Database, shop: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    unreachable = Celery("down", broker="redis://127.0.0.1:9/0")
+    uow = committed.unit_of_work()
+    handlers.adjust_points(uow, adjustment(shop, "ada", adjustment=50))
+    owed = uow.take_dispatchable()
+
+    dispatch(owed, celery=unreachable)
+    left_behind = rows(committed, shop)
+    monkeypatch.setenv("LOYALTY_OUTBOX_GRACE", "0")
+    relay_outbox()
+
+    assert [row.dispatched_at for row in left_behind] == [None, None]
+    assert all(row.dispatched_at is not None for row in rows(committed, shop))
+    assert owed[0].id in queued_outbox_ids("loyalty.tiers")
+    assert owed[1].id in queued_outbox_ids("loyalty.emails")
+
+
+def test_fresh_rows_are_left_to_the_committing_worker(committed: Database, shop: str) -> None:
+    handlers.adjust_points(committed.unit_of_work(), adjustment(shop, "ada", adjustment=50))
+
+    relay_outbox()  # default grace: 10 s
+
+    assert [row.dispatched_at for row in rows(committed, shop)] == [None, None]
+
+
+def test_two_relays_never_claim_the_same_row(committed: Database, shop: str) -> None:
+    with committed.engine.begin() as connection:  # rows other tests left pending: not ours
+        connection.execute(
+            update(outbox)
+            .where(outbox.c.shop_id != shop, outbox.c.completed_at.is_(None))
+            .values(completed_at=datetime.now(UTC), outcome="set aside by the relay test")
+        )
+    for amount in range(1, 11):
+        handlers.adjust_points(committed.unit_of_work(), adjustment(shop, "ada", adjustment=amount))
+    claimed: list[list[OutboxEntry]] = [[], []]
+    both_claimed = threading.Barrier(2)
+
+    def relay(index: int) -> None:
+        with committed.unit_of_work() as uow:
+            claimed[index] = uow.side_effects.claim_for_relay(
+                datetime.now(UTC) + timedelta(minutes=1),
+                grace=timedelta(0),
+                redispatch_after=timedelta(hours=1),
+                limit=12,
+            )
+            both_claimed.wait()  # hold the locks until the other has claimed too
+
+    threads = [threading.Thread(target=relay, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    ours = {row.id for row in rows(committed, shop)}
+    first, second = ({e.id for e in batch} & ours for batch in claimed)
+    assert len(ours) == 20
+    assert first.isdisjoint(second)
+    assert len(first | second) == 20
+    assert first
+    assert second

@@ -1,0 +1,139 @@
+"""Tier recalculation in-process against PostgreSQL, each test in a rolled-back transaction."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, select
+
+from models.side_effects import RECALCULATE_SHOP_TIERS, RECALCULATE_TIER
+from models.tables import outbox, tier_changes
+from models.unit_of_work import UnitOfWork
+from tasks.adjustments import adjust_points
+from tasks.tiers import recalculate_shop_tiers, recalculate_tier
+from tests.support.factories import account_row, adjustment, create_customer, create_shop
+
+
+@pytest.fixture
+def shop(uow: UnitOfWork, shop_id: str) -> str:
+    create_shop(uow, shop_id)
+    set_tiers(uow, shop_id, {"Silver": 100, "Gold": 500})
+    create_customer(uow, shop_id, "ada", email="ada@example.com")
+    return shop_id
+
+
+def set_tiers(uow: UnitOfWork, shop_id: str, thresholds: dict[str, int]) -> None:
+    with uow:
+        for name, threshold in thresholds.items():
+            uow.admin.set_tier(shop_id, name, threshold)
+        uow.commit()
+
+
+def owed(connection: Connection, shop_id: str, task_name: str) -> list[Any]:
+    return list(
+        connection.execute(
+            select(outbox)
+            .where(outbox.c.shop_id == shop_id, outbox.c.task_name == task_name)
+            .order_by(outbox.c.id)
+        )
+    )
+
+
+def changes(connection: Connection, shop_id: str) -> list[tuple[Any, ...]]:
+    return [
+        (row.from_tier, row.to_tier, row.lifetime_points, row.cause)
+        for row in connection.execute(
+            select(tier_changes)
+            .where(tier_changes.c.shop_id == shop_id)
+            .order_by(tier_changes.c.id)
+        )
+    ]
+
+
+def test_an_adjustment_owes_a_recalculation_that_records_the_change(
+    connection: Connection, shop: str
+) -> None:
+    result = adjust_points(adjustment(shop, "ada", adjustment=600))
+    (row,) = owed(connection, shop, RECALCULATE_TIER)
+
+    assert result["account"]["tier"] is None  # the tier held when the adjustment committed
+    assert recalculate_tier(row.id) == "tier changed"
+
+    assert account_row(connection, shop, "ada").tier_id is not None
+    assert changes(connection, shop) == [(None, "Gold", 600, "adjustment")]
+    cause = connection.execute(
+        select(tier_changes.c.transaction_id).where(tier_changes.c.shop_id == shop)
+    ).scalar_one()
+    assert str(cause) == result["transaction_id"]
+    assert owed(connection, shop, RECALCULATE_TIER)[0].outcome == "tier changed"
+
+
+def test_running_a_recalculation_twice_changes_nothing_more(
+    connection: Connection, shop: str
+) -> None:
+    adjust_points(adjustment(shop, "ada", adjustment=150))
+    (row,) = owed(connection, shop, RECALCULATE_TIER)
+
+    recalculate_tier(row.id)
+    again = recalculate_tier(row.id)
+
+    assert again == "already done"
+    assert changes(connection, shop) == [(None, "Silver", 150, "adjustment")]
+
+
+def test_the_next_adjustment_shows_the_recalculated_tier(connection: Connection, shop: str) -> None:
+    adjust_points(adjustment(shop, "ada", adjustment=550))
+    recalculate_tier(owed(connection, shop, RECALCULATE_TIER)[0].id)
+
+    result = adjust_points(adjustment(shop, "ada", adjustment=1))
+
+    assert result["account"]["tier"] == {"name": "Gold", "threshold": 500}
+
+
+def test_editing_tiers_recalculates_the_whole_shop(
+    uow: UnitOfWork, connection: Connection, shop: str
+) -> None:
+    create_customer(uow, shop, "bob")
+    adjust_points(adjustment(shop, "ada", adjustment=300))
+    adjust_points(adjustment(shop, "bob", adjustment=50))
+    for row in owed(connection, shop, RECALCULATE_TIER):
+        recalculate_tier(row.id)
+    with uow:
+        uow.admin.set_tier(shop, "Bronze", 10)
+        uow.admin.delete_tier(shop, "Silver")
+        (entry,) = uow.store.owe(
+            [RECALCULATE_SHOP_TIERS],
+            shop_id=shop,
+            account_id=None,
+            transaction_id=None,
+            revision=None,
+            now=datetime.now(UTC),
+        )
+        uow.commit()
+
+    assert recalculate_shop_tiers(entry.id) == "2 tiers changed"
+    assert changes(connection, shop) == [
+        (None, "Silver", 300, "adjustment"),
+        (None, "Bronze", 300, "tiers_changed"),
+        (None, "Bronze", 50, "tiers_changed"),
+    ]
+
+
+def test_a_tier_change_owes_a_sync_to_each_enabled_provider(
+    uow: UnitOfWork, connection: Connection, shop: str
+) -> None:
+    with uow:
+        uow.admin.enable_integration(shop, "klaviyo", "token", "…1234", datetime.now(UTC))
+        uow.commit()
+    adjust_points(adjustment(shop, "ada", adjustment=120))
+    syncs_for_adjustment = owed(connection, shop, "loyalty.sync_klaviyo")
+
+    recalculate_tier(owed(connection, shop, RECALCULATE_TIER)[0].id)
+
+    syncs = owed(connection, shop, "loyalty.sync_klaviyo")
+    assert len(syncs_for_adjustment) == 1
+    assert len(syncs) == 2
+    assert syncs[1].transaction_id is None
+    assert syncs[1].revision == syncs[0].revision == 1
