@@ -25,9 +25,16 @@ def command_of(service: dict[str, Any]) -> list[str]:
 
 
 def test_the_stack_has_its_services(compose: dict[str, Any]) -> None:
-    assert {"postgres", "redis", "migrate", "worker", "flower", "mailpit"} <= set(
-        compose["services"]
-    )
+    assert {
+        "postgres",
+        "redis",
+        "migrate",
+        "worker",
+        "side-effects",
+        "beat",
+        "flower",
+        "mailpit",
+    } <= set(compose["services"])
 
 
 def test_every_app_command_names_a_real_entry_point(compose: dict[str, Any]) -> None:
@@ -72,3 +79,17 @@ def test_redis_keeps_commands_across_restarts_and_never_evicts(compose: dict[str
 def test_flower_requires_a_login(compose: dict[str, Any]) -> None:
     command = command_of(compose["services"]["flower"])
     assert any(part.startswith("--basic-auth=") for part in command)
+
+
+def test_side_effect_queues_and_the_relay_are_served(compose: dict[str, Any]) -> None:
+    import celeryconfig
+
+    command = command_of(compose["services"]["side-effects"])
+    queues = set(command[command.index("-Q") + 1].split(","))
+    beat = command_of(compose["services"]["beat"])
+
+    assert queues == set(celeryconfig.SIDE_EFFECT_QUEUES)
+    assert beat[:4] == ["celery", "-A", "workers.app", "beat"]
+    env = compose["services"]["side-effects"]["environment"]
+    assert env["LOYALTY_SMTP_HOST"].endswith("mailpit}")
+    assert "LOYALTY_SECRET_KEY" in env

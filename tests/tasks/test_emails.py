@@ -1,0 +1,121 @@
+"""The points-earned email in-process, against a real SMTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, select
+
+from models.side_effects import SEND_POINTS_EARNED_EMAIL
+from models.tables import dead_letters, email_deliveries, outbox
+from models.unit_of_work import UnitOfWork
+from tasks.adjustments import adjust_points
+from tasks.emails import send_points_earned_email
+from tests.support.factories import adjustment, create_customer
+from tests.support.smtp import SmtpServer
+
+
+@pytest.fixture
+def smtp(monkeypatch: pytest.MonkeyPatch) -> Iterator[SmtpServer]:
+    with SmtpServer() as server:
+        monkeypatch.setenv("LOYALTY_SMTP_HOST", server.host)
+        monkeypatch.setenv("LOYALTY_SMTP_PORT", str(server.port))
+        monkeypatch.setenv("LOYALTY_SIDE_EFFECT_MAX_ATTEMPTS", "3")
+        yield server
+
+
+@pytest.fixture
+def shop(uow: UnitOfWork, shop_id: str) -> str:
+    with uow:
+        uow.store.create_shop(shop_id, "Tea & Co", "Tea & Co <hello@tea.example>")
+        uow.admin.set_tier(shop_id, "Gold", 100)
+        uow.commit()
+    create_customer(uow, shop_id, "ada", email="ada@example.com", first_name="Ada")
+    return shop_id
+
+
+def email_row(connection: Connection, shop_id: str) -> Any:
+    return connection.execute(
+        select(outbox).where(
+            outbox.c.shop_id == shop_id, outbox.c.task_name == SEND_POINTS_EARNED_EMAIL
+        )
+    ).one()
+
+
+def test_an_increase_sends_one_email_with_the_new_balance(
+    connection: Connection, shop: str, smtp: SmtpServer
+) -> None:
+    result = adjust_points(adjustment(shop, "ada", adjustment=1250))
+    row = email_row(connection, shop)
+
+    assert send_points_earned_email(row.id) == "sent"
+    assert send_points_earned_email(row.id) == "already done"
+
+    (message,) = smtp.wait_for(1)
+    assert message["To"] == "ada@example.com"
+    assert message["From"] == "Tea & Co <hello@tea.example>"
+    assert "1,250" in message["Subject"]
+    text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "Ada" in text
+    assert "1,250" in text
+    delivery = connection.execute(select(email_deliveries)).one()
+    assert str(delivery.transaction_id) == result["transaction_id"]
+    assert delivery.status == "sent"
+    assert message["Message-ID"] == delivery.message_id
+
+
+def test_a_refusal_is_retried_and_the_email_then_sent_once(
+    connection: Connection, shop: str, smtp: SmtpServer
+) -> None:
+    adjust_points(adjustment(shop, "ada", adjustment=10))
+    row = email_row(connection, shop)
+    smtp.refuse_next(1, code=451)
+
+    with pytest.raises(Exception, match="Retry"):
+        send_points_earned_email.apply(args=[row.id], throw=True).get()
+    sent = send_points_earned_email(row.id)
+
+    assert sent == "sent"
+    assert len(smtp.wait_for(1)) == 1
+    assert email_row(connection, shop).attempts == 1
+
+
+def test_a_lost_reply_after_the_data_is_never_sent_again(
+    connection: Connection, shop: str, smtp: SmtpServer
+) -> None:
+    adjust_points(adjustment(shop, "ada", adjustment=10))
+    row = email_row(connection, shop)
+    smtp.drop_after_data_next(1)
+
+    outcome = send_points_earned_email(row.id)
+
+    assert outcome.startswith("unknown")
+    assert connection.execute(select(email_deliveries.c.status)).scalar_one() == "unknown"
+    assert email_row(connection, shop).completed_at is not None
+
+
+def test_a_permanent_refusal_is_a_dead_letter(
+    connection: Connection, shop: str, smtp: SmtpServer
+) -> None:
+    adjust_points(adjustment(shop, "ada", adjustment=10))
+    row = email_row(connection, shop)
+    smtp.refuse_next(1, code=550)
+
+    assert send_points_earned_email(row.id) == "dead"
+
+    letter = connection.execute(select(dead_letters)).one()
+    assert letter.outbox_id == row.id
+    assert "550" in letter.error
+    assert smtp.messages == []
+
+
+def test_a_customer_without_email_owes_no_email(
+    uow: UnitOfWork, connection: Connection, shop: str
+) -> None:
+    create_customer(uow, shop, "bob")
+    adjust_points(adjustment(shop, "bob", adjustment=10))
+
+    owed = connection.execute(select(outbox.c.task_name).where(outbox.c.shop_id == shop)).scalars()
+    assert SEND_POINTS_EARNED_EMAIL not in list(owed)
