@@ -43,19 +43,27 @@ def state_fingerprint(state: Any) -> str:
     return hashlib.sha256(encoded).hexdigest()
 
 
-def profile_is_current(
+def profile_push_needed(
+    *,
+    owed_revision: int | None,
+    current_revision: int,
     synced_revision: int | None,
     synced_fingerprint: str | None,
-    current_revision: int,
     current_fingerprint: str,
 ) -> bool:
-    """Nothing to push: a state at least as new as this one, and identical to it, is already
-    there. A burst of adjustments to one customer therefore collapses into few pushes."""
-    return (
+    """Whether a sync owed at ``owed_revision`` should push the profile now.
+
+    Not when the account has moved on since: every later revision owes its own sync, and the
+    newest one pushes. Not when this exact state, at least this new, is already there. So a burst
+    of adjustments to one customer collapses into about one push per provider."""
+    if owed_revision is not None and owed_revision < current_revision:
+        return False
+    already_there = (
         synced_revision is not None
         and synced_revision >= current_revision
         and synced_fingerprint == current_fingerprint
     )
+    return not already_there
 
 
 def retry_delay(

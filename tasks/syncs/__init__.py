@@ -15,7 +15,7 @@ from celery import Task
 
 from celeryconfig import SYNC_QUEUES
 from models.side_effect_store import OutboxRow
-from models.side_effects import profile_is_current, state_fingerprint, sync_task_name
+from models.side_effects import profile_push_needed, state_fingerprint, sync_task_name
 from models.unit_of_work import UnitOfWork
 from tasks.side_effects import GiveUp, TryAgain, perform, side_effect_options
 from workers.app import app
@@ -56,12 +56,16 @@ def _sync(uow: UnitOfWork, provider_name: str, row: OutboxRow) -> str:
     synced = uow.side_effects.lock_sync_state(row.account_id, provider_name)
     state = _customer_state(uow, row.account_id)
     fingerprint = state_fingerprint(state)
-    push_profile = not profile_is_current(
-        synced.synced_revision, synced.synced_fingerprint, state.revision, fingerprint
+    push_profile = profile_push_needed(
+        owed_revision=row.revision,
+        current_revision=state.revision,
+        synced_revision=synced.synced_revision,
+        synced_fingerprint=synced.synced_fingerprint,
+        current_fingerprint=fingerprint,
     )
     event = _points_event(uow, row, state)
     if not push_profile and event is None:
-        return "skipped: profile already current"
+        return "skipped: profile current or owed to a newer sync"
 
     try:
         outcome = get_provider(provider_name).sync(
@@ -82,7 +86,7 @@ def _sync(uow: UnitOfWork, provider_name: str, row: OutboxRow) -> str:
             row.account_id, provider_name, state.revision, fingerprint, _now()
         )
     elif outcome == "synced":
-        outcome = "synced (event only: profile already current)"
+        outcome = "synced (event only)"
     return outcome
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from models.side_effects import profile_is_current, retry_delay
+from models.side_effects import profile_push_needed, retry_delay
 
 
 @given(
@@ -35,9 +35,28 @@ def test_backoff_grows_exponentially_before_jitter() -> None:
     assert ceilings == [1, 2, 4, 8, 16, 32, 64, 128, 256, 300]
 
 
-def test_a_profile_is_current_only_when_the_same_state_at_the_same_revision_was_pushed() -> None:
-    assert profile_is_current(7, "abc", 7, "abc")
-    assert profile_is_current(9, "abc", 7, "abc")  # a newer push already covers this one
-    assert not profile_is_current(6, "abc", 7, "abc")
-    assert not profile_is_current(7, "abc", 7, "xyz")  # e.g. the tier changed since
-    assert not profile_is_current(None, None, 0, "abc")
+def push_needed(owed: int | None, current: int, synced: int | None, same_state: bool) -> bool:
+    return profile_push_needed(
+        owed_revision=owed,
+        current_revision=current,
+        synced_revision=synced,
+        synced_fingerprint="abc" if synced is not None else None,
+        current_fingerprint="abc" if same_state else "xyz",
+    )
+
+
+def test_the_newest_owed_sync_pushes_unless_that_state_is_already_there() -> None:
+    assert push_needed(owed=7, current=7, synced=6, same_state=False)
+    assert push_needed(owed=7, current=7, synced=None, same_state=False)
+    assert not push_needed(owed=7, current=7, synced=7, same_state=True)
+    assert not push_needed(owed=7, current=7, synced=9, same_state=True)
+
+
+def test_a_sync_the_account_has_moved_past_leaves_the_push_to_a_newer_one() -> None:
+    assert not push_needed(owed=5, current=7, synced=None, same_state=False)
+
+
+def test_a_changed_state_at_the_same_revision_is_pushed() -> None:
+    # e.g. a tier change, which does not move the revision
+    assert push_needed(owed=7, current=7, synced=7, same_state=False)
+    assert push_needed(owed=None, current=7, synced=7, same_state=False)
