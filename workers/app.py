@@ -5,6 +5,7 @@ Start a worker with ``celery -A workers.app worker -Q loyalty.adjustments``.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import Celery
@@ -26,6 +27,9 @@ app = Celery(
     ],
 )
 app.config_from_object("celeryconfig")
+
+# httpx logs every request URL at INFO, and a provider lookup's URL carries the customer's email.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 @worker_process_init.connect

@@ -60,7 +60,9 @@ def test_an_increase_sends_one_email_with_the_new_balance(
     text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert "Ada" in text
     assert "1,250" in text
-    delivery = connection.execute(select(email_deliveries)).one()
+    delivery = connection.execute(
+        select(email_deliveries).where(email_deliveries.c.shop_id == shop)
+    ).one()
     assert str(delivery.transaction_id) == result["transaction_id"]
     assert delivery.status == "sent"
     assert message["Message-ID"] == delivery.message_id
@@ -92,7 +94,8 @@ def test_a_lost_reply_after_the_data_is_never_sent_again(
     outcome = send_points_earned_email(row.id)
 
     assert outcome.startswith("unknown")
-    assert connection.execute(select(email_deliveries.c.status)).scalar_one() == "unknown"
+    status = select(email_deliveries.c.status).where(email_deliveries.c.shop_id == shop)
+    assert connection.execute(status).scalar_one() == "unknown"
     assert email_row(connection, shop).completed_at is not None
 
 
@@ -105,7 +108,7 @@ def test_a_permanent_refusal_is_a_dead_letter(
 
     assert send_points_earned_email(row.id) == "dead"
 
-    letter = connection.execute(select(dead_letters)).one()
+    letter = connection.execute(select(dead_letters).where(dead_letters.c.shop_id == shop)).one()
     assert letter.outbox_id == row.id
     assert "550" in letter.error
     assert smtp.messages == []

@@ -186,6 +186,14 @@ class PerProcess(Generic[T]):
         pid = os.getpid()
         with self._lock:
             if self._value is None or self._pid != pid:
+                # An object inherited through fork is dropped, never closed: closing it here
+                # could shut down a connection the parent is still using.
                 self._value = self._build()
                 self._pid = pid
             return self._value
+
+    def take(self) -> T | None:
+        """Forget this process's object and hand it over (to be closed), if one was built."""
+        with self._lock:
+            value, self._value = self._value, None
+            return value if self._pid == os.getpid() else None

@@ -1,0 +1,206 @@
+"""Omnisend's 2026-03-15 REST API over httpx.
+
+Only contacts that already exist are touched: the profile goes through ``PATCH
+/api/contacts?email=``, which never creates a contact nor changes consent, and its 404 is how we
+learn there is no contact. An event names its contact by email and Omnisend would create the
+contact from it, so an event is only sent after that PATCH found the contact.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+import httpx
+
+from workers.providers.base import (
+    CustomerState,
+    PerProcess,
+    PointsEvent,
+    Throttle,
+    TransientProviderError,
+    error_for_status,
+    event_properties,
+    iso_utc,
+    loyalty_properties,
+    redact,
+    seconds_from_header,
+)
+from workers.providers.config import ProviderSettings
+
+log = logging.getLogger(__name__)
+
+API_VERSION = "2026-03-15"
+EVENT_NAME = "loyalty points adjusted"
+# eventID = uuid5(EVENT_ID_NAMESPACE, transaction id): the same adjustment always gets the same
+# id, which with a fixed eventTime is what Omnisend deduplicates on. Never change this value.
+EVENT_ID_NAMESPACE = uuid.UUID("6f1c2a4e-3b5d-4e8f-9a7b-0c1d2e3f4a5b")
+
+
+class OmnisendProvider:
+    name = "omnisend"
+
+    def __init__(
+        self,
+        base_url: str = ProviderSettings.omnisend_base_url,
+        *,
+        timeout: float = ProviderSettings.http_timeout,
+        connect_timeout: float | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = httpx.Timeout(timeout, connect=min(connect_timeout or timeout, timeout))
+        self._client: PerProcess[httpx.Client] = PerProcess(self._build_client)
+
+    @classmethod
+    def from_settings(cls, settings: ProviderSettings) -> OmnisendProvider:
+        return cls(
+            settings.omnisend_base_url,
+            timeout=settings.http_timeout,
+            connect_timeout=settings.connect_timeout,
+        )
+
+    def sync(
+        self,
+        api_key: str,
+        state: CustomerState,
+        *,
+        push_profile: bool,
+        event: PointsEvent | None,
+        throttle: Throttle,
+    ) -> str:
+        if not push_profile and event is None:
+            return "skipped: nothing to send"
+        if not state.email:
+            return "skipped: no email"
+        email = state.email.strip().lower()  # Omnisend's email identifier is case-sensitive
+        # Also done for an event alone: absolute state makes it harmless, and it is the only
+        # existence check that cannot create a contact.
+        profile = self._send(
+            api_key,
+            throttle,
+            "PATCH",
+            "/api/contacts",
+            params={"email": email},
+            json={"customProperties": custom_properties(state)},
+            missing_ok=True,
+        )
+        if profile is None:
+            log.info("omnisend: no contact for customer %s; not creating one", state.customer_id)
+            return "skipped: no omnisend contact"
+        if event is not None:
+            self._send(api_key, throttle, "POST", "/api/events", json=event_body(email, event))
+        return "synced"
+
+    def _send(
+        self,
+        api_key: str,
+        throttle: Throttle,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        json: dict[str, Any],
+        missing_ok: bool = False,
+    ) -> httpx.Response | None:
+        throttle()
+        try:
+            response = self._client.get().request(
+                method,
+                path,
+                params=params,
+                json=json,
+                headers={"Authorization": f"Omnisend-API-Key {api_key}"},
+            )
+        except httpx.TransportError as exc:
+            raise TransientProviderError(
+                f"omnisend {method} {path} failed: {type(exc).__name__}: "
+                f"{redact(str(exc), api_key)[:300]}"
+            ) from None
+        if response.is_success:
+            return response
+        if missing_ok and response.status_code == 404:
+            return None
+        raise error_for_status(
+            "omnisend",
+            response.status_code,
+            redact(problem_detail(response), api_key),
+            retry_after=retry_after(response),
+        )
+
+    def close(self) -> None:
+        """Close this process's connections (a later sync opens new ones)."""
+        client = self._client.take()
+        if client is not None:
+            client.close()
+
+    def _build_client(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.base_url,
+            timeout=self.timeout,
+            headers={"Omnisend-Version": API_VERSION, "Accept": "application/json"},
+        )
+
+
+def custom_properties(state: CustomerState) -> dict[str, object]:
+    """Omnisend custom properties take no null: an absent tier is sent as "" so a lost tier is
+    cleared, and a last-activity time that never existed is left out."""
+    properties = loyalty_properties(state)
+    if properties["loyalty_vip_tier"] is None:
+        properties["loyalty_vip_tier"] = ""
+    return {name: value for name, value in properties.items() if value is not None}
+
+
+def event_id(transaction_id: str) -> str:
+    return str(uuid.uuid5(EVENT_ID_NAMESPACE, transaction_id))
+
+
+def event_body(email: str, event: PointsEvent) -> dict[str, Any]:
+    return {
+        "eventName": EVENT_NAME,
+        "origin": "api",
+        "eventID": event_id(event.transaction_id),
+        "eventTime": iso_utc(event.occurred_at),
+        "contact": {"email": email},
+        "properties": {
+            name: value for name, value in event_properties(event).items() if value is not None
+        },
+    }
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """The 2026-03-15 API puts the wait in the problem body; older answers use headers."""
+    if response.status_code == 429:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict):
+            from_body = seconds_from_header(body.get("retryAfter"))
+            if from_body is not None:
+                return from_body
+        for header in ("Retry-After", "X-Rate-Limit-Reset"):
+            from_header = seconds_from_header(response.headers.get(header))
+            if from_header is not None:
+                return from_header
+        return None
+    return seconds_from_header(response.headers.get("Retry-After"))
+
+
+def problem_detail(response: httpx.Response) -> str:
+    """RFC 9457 problem bodies: ``title``, ``detail`` and, on 400, per-field ``errors``."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:300]
+    if not isinstance(body, dict):
+        return response.text[:300]
+    parts = [str(body[key]) for key in ("title", "detail") if body.get(key)]
+    errors = body.get("errors")
+    if isinstance(errors, list):
+        parts += [
+            f"{error.get('field', '?')}: {error.get('message', '')}"
+            for error in errors
+            if isinstance(error, dict)
+        ]
+    return "; ".join(parts)
