@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from celery import Task
-from sqlalchemy.exc import InterfaceError, OperationalError
 
 import celeryconfig
 from models.side_effects import retry_delay
+from tasks.commands import COMMAND_TASK_OPTIONS
 from workers.db import database
 from workers.settings import SideEffectSettings
 
@@ -59,18 +59,8 @@ class SideEffectTask(Task):  # type: ignore[type-arg]
 
 
 def side_effect_options(queue: str) -> dict[str, Any]:
-    return {
-        "base": SideEffectTask,
-        "bind": True,
-        "queue": queue,
-        "acks_late": True,
-        "reject_on_worker_lost": True,
-        "autoretry_for": (OperationalError, InterfaceError),
-        "retry_backoff": 1,
-        "retry_backoff_max": celeryconfig.RETRY_BACKOFF_MAX,
-        "retry_jitter": True,
-        "max_retries": None,
-    }
+    """The commands' delivery and database-retry policy, on the side effect's own queue."""
+    return {**COMMAND_TASK_OPTIONS, "base": SideEffectTask, "queue": queue}
 
 
 def perform(task: Task[Any, Any], outbox_id: int, work: Callable[[int], str]) -> str:

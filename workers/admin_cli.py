@@ -98,7 +98,7 @@ def tier_list(shop_id: str) -> None:
         click.echo(f"shop {shop_id} has no tiers")
     for row in rows:
         click.echo(
-            f"{row.name:<24} from {row.threshold:>10} lifetime points  {row.members} members"
+            f"{row.name:<24} from {row.threshold:>10} lifetime points, {row.members} members"
         )
 
 

@@ -72,8 +72,8 @@ def shop_update(shop_id: str, name: str | None, email_from: str | None) -> None:
         )
         if not found:
             raise click.ClickException(f"shop {shop_id!r} not found")
-        uow.commit()
         shown = uow.admin.shop(shop_id)
+        uow.commit()
     click.echo(f"shop {shop_id}: name {shown.name!r}, emails from {shown.email_from!r}")
 
 

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
 from workers.providers.base import (
     CustomerState,
-    PerProcess,
     PointsEvent,
     Throttle,
-    TransientProviderError,
     error_for_status,
     event_properties,
     iso_utc,
@@ -27,7 +25,7 @@ from workers.providers.base import (
     redact,
     seconds_from_header,
 )
-from workers.providers.config import ProviderSettings
+from workers.providers.http import HttpProvider
 
 log = logging.getLogger(__name__)
 
@@ -38,27 +36,15 @@ EVENT_NAME = "loyalty points adjusted"
 EVENT_ID_NAMESPACE = uuid.UUID("6f1c2a4e-3b5d-4e8f-9a7b-0c1d2e3f4a5b")
 
 
-class OmnisendProvider:
+class OmnisendProvider(HttpProvider):
     name = "omnisend"
+    default_headers: ClassVar[dict[str, str]] = {
+        "Omnisend-Version": API_VERSION,
+        "Accept": "application/json",
+    }
 
-    def __init__(
-        self,
-        base_url: str = ProviderSettings.omnisend_base_url,
-        *,
-        timeout: float = ProviderSettings.http_timeout,
-        connect_timeout: float | None = None,
-    ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.timeout = httpx.Timeout(timeout, connect=min(connect_timeout or timeout, timeout))
-        self._client: PerProcess[httpx.Client] = PerProcess(self._build_client)
-
-    @classmethod
-    def from_settings(cls, settings: ProviderSettings) -> OmnisendProvider:
-        return cls(
-            settings.omnisend_base_url,
-            timeout=settings.http_timeout,
-            connect_timeout=settings.connect_timeout,
-        )
+    def authorization(self, api_key: str) -> dict[str, str]:
+        return {"Authorization": f"Omnisend-API-Key {api_key}"}
 
     def sync(
         self,
@@ -103,20 +89,7 @@ class OmnisendProvider:
         json: dict[str, Any],
         missing_ok: bool = False,
     ) -> httpx.Response | None:
-        throttle()
-        try:
-            response = self._client.get().request(
-                method,
-                path,
-                params=params,
-                json=json,
-                headers={"Authorization": f"Omnisend-API-Key {api_key}"},
-            )
-        except httpx.TransportError as exc:
-            raise TransientProviderError(
-                f"omnisend {method} {path} failed: {type(exc).__name__}: "
-                f"{redact(str(exc), api_key)[:300]}"
-            ) from None
+        response = self.request(api_key, throttle, method, path, params=params, json=json)
         if response.is_success:
             return response
         if missing_ok and response.status_code == 404:
@@ -126,19 +99,6 @@ class OmnisendProvider:
             response.status_code,
             redact(problem_detail(response), api_key),
             retry_after=retry_after(response),
-        )
-
-    def close(self) -> None:
-        """Close this process's connections (a later sync opens new ones)."""
-        client = self._client.take()
-        if client is not None:
-            client.close()
-
-    def _build_client(self) -> httpx.Client:
-        return httpx.Client(
-            base_url=self.base_url,
-            timeout=self.timeout,
-            headers={"Omnisend-Version": API_VERSION, "Accept": "application/json"},
         )
 
 

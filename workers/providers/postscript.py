@@ -13,7 +13,6 @@ import httpx
 
 from workers.providers.base import (
     CustomerState,
-    PerProcess,
     PointsEvent,
     Throttle,
     TransientProviderError,
@@ -23,7 +22,7 @@ from workers.providers.base import (
     loyalty_properties,
     redact,
 )
-from workers.providers.config import ProviderSettings
+from workers.providers.http import HttpProvider
 
 log = logging.getLogger(__name__)
 
@@ -31,27 +30,11 @@ EVENT_TYPE = "LoyaltyPointsAdjusted"
 OCCURRED_AT_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 
 
-class PostscriptProvider:
+class PostscriptProvider(HttpProvider):
     name = "postscript"
 
-    def __init__(
-        self,
-        base_url: str = ProviderSettings.postscript_base_url,
-        *,
-        timeout: float = ProviderSettings.http_timeout,
-        connect_timeout: float | None = None,
-    ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.timeout = httpx.Timeout(timeout, connect=min(connect_timeout or timeout, timeout))
-        self._client: PerProcess[httpx.Client] = PerProcess(self._build_client)
-
-    @classmethod
-    def from_settings(cls, settings: ProviderSettings) -> PostscriptProvider:
-        return cls(
-            settings.postscript_base_url,
-            timeout=settings.http_timeout,
-            connect_timeout=settings.connect_timeout,
-        )
+    def authorization(self, api_key: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {api_key}"}
 
     def sync(
         self,
@@ -117,36 +100,12 @@ class PostscriptProvider:
         params: dict[str, str] | None = None,
         json: dict[str, Any] | None = None,
     ) -> httpx.Response:
-        throttle()
-        try:
-            response = self._client.get().request(
-                method,
-                path,
-                params=params,
-                json=json,
-                headers={"Authorization": f"Bearer {api_key}"},
-            )
-        except httpx.TransportError as exc:
-            raise TransientProviderError(
-                f"postscript {method} {path} failed: {type(exc).__name__}: "
-                f"{redact(str(exc), api_key)[:300]}"
-            ) from None
+        response = self.request(api_key, throttle, method, path, params=params, json=json)
         if response.is_success:
             return response
         # Postscript sends no Retry-After on 429 (nor anywhere): the task backs off on its own.
         raise error_for_status(
             "postscript", response.status_code, redact(error_detail(response), api_key)
-        )
-
-    def close(self) -> None:
-        """Close this process's connections (a later sync opens new ones)."""
-        client = self._client.take()
-        if client is not None:
-            client.close()
-
-    def _build_client(self) -> httpx.Client:
-        return httpx.Client(
-            base_url=self.base_url, timeout=self.timeout, headers={"Accept": "application/json"}
         )
 
 
