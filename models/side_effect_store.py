@@ -37,7 +37,6 @@ class OutboxRow:
     transaction_id: uuid.UUID | None
     revision: int | None
     attempts: int
-    completed_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,8 +85,9 @@ class SideEffectStore:
             self._db.execute(text("SET LOCAL synchronous_commit = off"))
         self._db.execute(update(outbox).where(outbox.c.id.in_(ids)).values(dispatched_at=now))
 
-    def lock_outbox(self, outbox_id: int) -> OutboxRow | None:
-        """The row, locked, so two deliveries of the same side effect run one after the other."""
+    def lock_pending(self, outbox_id: int) -> OutboxRow | None:
+        """The row, locked so two deliveries of one side effect run one after the other; None
+        once it is finished (or gone with a rolled-back transaction)."""
         row = self._db.execute(
             select(
                 outbox.c.id,
@@ -97,9 +97,8 @@ class SideEffectStore:
                 outbox.c.transaction_id,
                 outbox.c.revision,
                 outbox.c.attempts,
-                outbox.c.completed_at,
             )
-            .where(outbox.c.id == outbox_id)
+            .where(outbox.c.id == outbox_id, outbox.c.completed_at.is_(None))
             .with_for_update()
         ).one_or_none()
         return None if row is None else OutboxRow(*row)

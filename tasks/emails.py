@@ -7,13 +7,13 @@ leaves it "unknown" and it is never sent again: a missing email is better than a
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from celery import Task
 
 from celeryconfig import EMAILS_QUEUE
 from models.emails import PointsEarnedEmail, render_points_earned
+from models.handlers import utc_now
 from models.side_effects import SEND_POINTS_EARNED_EMAIL
 from models.unit_of_work import UnitOfWork
 from tasks.side_effects import GiveUp, TryAgain, perform, side_effect_options
@@ -31,8 +31,8 @@ def _send(outbox_id: int) -> str:
     settings = SmtpSettings.from_environment()
     uow = database.unit_of_work()
     with uow:
-        row = uow.side_effects.lock_outbox(outbox_id)
-        if row is None or row.completed_at is not None or row.account_id is None:
+        row = uow.side_effects.lock_pending(outbox_id)
+        if row is None or row.account_id is None:
             return "already done"
         assert row.transaction_id is not None
         account: Any = uow.side_effects.account_state(row.account_id)
@@ -58,7 +58,7 @@ def _send(outbox_id: int) -> str:
             account_id=row.account_id,
             recipient=account.email,
             message_id=str(message["Message-ID"]),
-            now=_now(),
+            now=utc_now(),
         )
         if earlier is not None:
             return _complete(uow, outbox_id, f"skipped: delivery already {earlier}")
@@ -78,18 +78,14 @@ def _send(outbox_id: int) -> str:
 
 def _settle(outbox_id: int, transaction_id: Any, status: str, *, outcome: str | None) -> str:
     with database.unit_of_work() as uow:
-        uow.side_effects.finish_email(transaction_id, status, _now())
+        uow.side_effects.finish_email(transaction_id, status, utc_now())
         if outcome is not None:
-            uow.side_effects.complete(outbox_id, outcome, _now())
+            uow.side_effects.complete(outbox_id, outcome, utc_now())
         uow.commit()
     return outcome or status
 
 
 def _complete(uow: UnitOfWork, outbox_id: int, outcome: str) -> str:
-    uow.side_effects.complete(outbox_id, outcome, _now())
+    uow.side_effects.complete(outbox_id, outcome, utc_now())
     uow.commit()
     return outcome
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from celery import Celery, Task
 
+from models.handlers import utc_now
 from models.side_effects import RELAY_OUTBOX, OutboxEntry, is_sync
 from workers.app import app
 from workers.db import database
@@ -51,7 +52,7 @@ def dispatch(entries: Sequence[OutboxEntry], *, celery: Celery | None = None) ->
     try:
         with database.unit_of_work() as uow:
             # Losing this mark only means one more, harmless, publish by the relay.
-            uow.side_effects.mark_dispatched(published, _now(), wait_for_flush=False)
+            uow.side_effects.mark_dispatched(published, utc_now(), wait_for_flush=False)
             uow.commit()
     except Exception:
         log.warning("outbox %s published but not marked", published, exc_info=True)
@@ -83,7 +84,7 @@ def relay_outbox(self: Task[Any, Any]) -> int:
     relayed = 0
     while True:
         with database.unit_of_work() as uow:
-            now = _now()
+            now = utc_now()
             claimed = uow.side_effects.claim_for_relay(
                 now,
                 grace=timedelta(seconds=settings.dispatch_grace),
@@ -100,7 +101,3 @@ def relay_outbox(self: Task[Any, Any]) -> int:
     if relayed:
         log.info("relayed %d outbox rows", relayed)
     return relayed
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from celery import Task
 
 import celeryconfig
+from models.handlers import utc_now
 from models.side_effects import retry_delay
 from tasks.commands import COMMAND_TASK_OPTIONS
 from workers.db import database
@@ -77,10 +77,10 @@ def perform(task: Task[Any, Any], outbox_id: int, work: Callable[[int], str]) ->
 def _try_again(task: Task[Any, Any], outbox_id: int, fault: TryAgain) -> str:
     settings = SideEffectSettings.from_environment()
     with database.unit_of_work() as uow:
-        row = uow.side_effects.lock_outbox(outbox_id)
-        if row is None or row.completed_at is not None:
+        row = uow.side_effects.lock_pending(outbox_id)
+        if row is None:
             return "already done"
-        now = _now()
+        now = utc_now()
         if not fault.counts:
             uow.side_effects.postpone(outbox_id, now)
             uow.commit()
@@ -105,12 +105,8 @@ def _try_again(task: Task[Any, Any], outbox_id: int, fault: TryAgain) -> str:
 
 def _bury(outbox_id: int, error: str) -> None:
     with database.unit_of_work() as uow:
-        row = uow.side_effects.lock_outbox(outbox_id)
-        if row is None or row.completed_at is not None:
+        row = uow.side_effects.lock_pending(outbox_id)
+        if row is None:
             return
-        uow.side_effects.dead_letter(row, error, row.attempts + 1, _now())
+        uow.side_effects.dead_letter(row, error, row.attempts + 1, utc_now())
         uow.commit()
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)

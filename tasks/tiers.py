@@ -5,12 +5,12 @@ its cause, and a change owes a sync to each provider the shop has enabled."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 from celery import Task
 
 from celeryconfig import TIERS_QUEUE
+from models.handlers import utc_now
 from models.side_effect_store import AccountForTier
 from models.side_effects import RECALCULATE_SHOP_TIERS, RECALCULATE_TIER, sync_task_name
 from models.tiers import choose_tier
@@ -39,15 +39,15 @@ def recalculate_shop_tiers(self: Task[Any, Any], outbox_id: int) -> str:
 def _recalculate_account(outbox_id: int) -> str:
     uow = database.unit_of_work()
     with uow:
-        row = uow.side_effects.lock_outbox(outbox_id)
-        if row is None or row.completed_at is not None or row.account_id is None:
+        row = uow.side_effects.lock_pending(outbox_id)
+        if row is None or row.account_id is None:
             return "already done"
         account = uow.side_effects.lock_accounts_for_tier(row.shop_id, account_id=row.account_id)
         changed = _apply_tiers(
             uow, row.shop_id, account, cause=ADJUSTMENT_CAUSE, transaction_id=row.transaction_id
         )
         outcome = "tier changed" if changed else "tier unchanged"
-        uow.side_effects.complete(outbox_id, outcome, _now())
+        uow.side_effects.complete(outbox_id, outcome, utc_now())
         uow.commit()
     dispatch(uow.take_dispatchable())
     return outcome
@@ -58,8 +58,8 @@ def _recalculate_shop(outbox_id: int) -> str:
     running it again (after a crash) changes only what is still wrong."""
     uow = database.unit_of_work()
     with uow:
-        row = uow.side_effects.lock_outbox(outbox_id)
-        if row is None or row.completed_at is not None:
+        row = uow.side_effects.lock_pending(outbox_id)
+        if row is None:
             return "already done"
         shop_id = row.shop_id
     changed, after_id = 0, 0
@@ -74,7 +74,7 @@ def _recalculate_shop(outbox_id: int) -> str:
                 )
                 after_id = batch[-1].id
             else:
-                uow.side_effects.complete(outbox_id, f"{changed} tiers changed", _now())
+                uow.side_effects.complete(outbox_id, f"{changed} tiers changed", utc_now())
             uow.commit()
         dispatch(uow.take_dispatchable())
         if not batch:
@@ -92,7 +92,7 @@ def _apply_tiers(
     store = uow.side_effects
     tiers = store.shop_tiers(shop_id)
     providers = store.enabled_providers(shop_id)
-    now = _now()
+    now = utc_now()
     changed = 0
     for account in locked_accounts:
         tier = choose_tier(tiers, account.lifetime)
@@ -113,7 +113,3 @@ def _apply_tiers(
         )
         changed += 1
     return changed
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from email.utils import parseaddr
 
 import click
 
+from models.handlers import utc_now
 from models.side_effects import PROVIDERS, RECALCULATE_SHOP_TIERS
 from models.unit_of_work import UnitOfWork
 from tasks.outbox import dispatch
@@ -29,10 +29,6 @@ def _require_shop(uow: UnitOfWork, shop_id: str) -> None:
         raise click.ClickException(f"shop {shop_id!r} not found")
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 @click.group()
 def tier() -> None:
     """VIP tiers: an account holds the highest tier its lifetime points reach."""
@@ -46,7 +42,7 @@ def _recalculate_shop_afterwards(uow: UnitOfWork, shop_id: str) -> None:
             account_id=None,
             transaction_id=None,
             revision=None,
-            now=_now(),
+            now=utc_now(),
         )
     )
 
@@ -130,7 +126,7 @@ def integration_enable(shop_id: str, provider: str, api_key: str) -> None:
         raise click.ClickException(str(error)) from None
     with database.unit_of_work() as uow:
         _require_shop(uow, shop_id)
-        uow.admin.enable_integration(shop_id, provider, encrypted, key_hint(api_key), _now())
+        uow.admin.enable_integration(shop_id, provider, encrypted, key_hint(api_key), utc_now())
         uow.commit()
     click.echo(f"{provider} enabled for shop {shop_id} (key {key_hint(api_key)})")
 
@@ -142,7 +138,7 @@ def integration_disable(shop_id: str, provider: str) -> None:
     """Stop syncing SHOP_ID to PROVIDER (its key is kept; enable again to resume)."""
     with database.unit_of_work() as uow:
         _require_shop(uow, shop_id)
-        if not uow.admin.disable_integration(shop_id, provider, _now()):
+        if not uow.admin.disable_integration(shop_id, provider, utc_now()):
             raise click.ClickException(f"{provider} was never enabled for shop {shop_id!r}")
         uow.commit()
     click.echo(f"{provider} disabled for shop {shop_id}")
@@ -195,7 +191,7 @@ def dead_letters_replay(dead_letter_ids: tuple[int, ...], replay_all: bool) -> N
     uow = database.unit_of_work()
     with uow:
         reopened = uow.side_effects.replay_dead_letters(
-            None if replay_all else list(dead_letter_ids), _now()
+            None if replay_all else list(dead_letter_ids), utc_now()
         )
         uow.owe(reopened)
         uow.commit()

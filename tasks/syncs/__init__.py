@@ -8,12 +8,12 @@ happen one at a time and an older state can never overwrite a newer one.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from celery import Task
 
 from celeryconfig import SYNC_QUEUES
+from models.handlers import utc_now
 from models.side_effect_store import OutboxRow
 from models.side_effects import profile_push_needed, state_fingerprint, sync_task_name
 from models.unit_of_work import UnitOfWork
@@ -34,11 +34,11 @@ from workers.secrets import SecretBox, SecretKeyError
 
 def sync_account(provider_name: str, outbox_id: int) -> str:
     with database.unit_of_work() as uow:
-        row = uow.side_effects.lock_outbox(outbox_id)
-        if row is None or row.completed_at is not None or row.account_id is None:
+        row = uow.side_effects.lock_pending(outbox_id)
+        if row is None or row.account_id is None:
             return "already done"
         outcome = _sync(uow, provider_name, row)
-        uow.side_effects.complete(outbox_id, outcome, _now())
+        uow.side_effects.complete(outbox_id, outcome, utc_now())
         uow.commit()
         return outcome
 
@@ -83,7 +83,7 @@ def _sync(uow: UnitOfWork, provider_name: str, row: OutboxRow) -> str:
         raise GiveUp(str(fault)) from None
     if push_profile and outcome == "synced":
         uow.side_effects.save_sync_state(
-            row.account_id, provider_name, state.revision, fingerprint, _now()
+            row.account_id, provider_name, state.revision, fingerprint, utc_now()
         )
     elif outcome == "synced":
         outcome = "synced (event only)"
@@ -123,10 +123,6 @@ def _points_event(uow: UnitOfWork, row: OutboxRow, state: CustomerState) -> Poin
         note=entry.note,
         occurred_at=entry.created_at,
     )
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def sync_task(provider_name: str) -> Any:
