@@ -682,7 +682,9 @@ SELECT accounts.id, accounts.balance, accounts.lifetime, accounts.earned, accoun
        accounts.adjusted, accounts.revision, accounts.email, accounts.phone, accounts.first_name,
        accounts.last_name, accounts.excluded, accounts.last_activity_at,
        tiers.name AS tier_name, tiers.threshold AS tier_threshold,
-       processed_commands.payload_hash AS stored_hash, processed_commands.result AS stored_result
+       processed_commands.payload_hash AS stored_hash, processed_commands.result AS stored_result,
+       EXISTS (SELECT shop_tiers.id FROM tiers AS shop_tiers
+               WHERE shop_tiers.shop_id = accounts.shop_id) AS shop_has_tiers
 FROM accounts
   LEFT OUTER JOIN tiers ON tiers.id = accounts.tier_id
   LEFT OUTER JOIN processed_commands ON processed_commands.shop_id = accounts.shop_id
@@ -762,7 +764,7 @@ def apply_directly(connection: psycopg.Connection[Any], command: dict[str, Any])
         },
     )
     side_effects = []
-    if after["lifetime"] != lifetime:
+    if row[17] and after["lifetime"] != lifetime:  # the shop has tiers
         side_effects.append("loyalty.recalculate_tier")
     if applied > 0 and email:
         side_effects.append("loyalty.send_points_earned_email")

@@ -23,6 +23,7 @@ from models.commands import (
 )
 from models.errors import ErrorCode, Rejection
 from models.side_effects import RECALCULATE_TIER, SEND_POINTS_EARNED_EMAIL
+from models.store import LockedAccount
 from models.unit_of_work import UnitOfWork
 
 ADJUST_POINTS = "adjust_points"
@@ -128,7 +129,7 @@ def _adjust(uow: UnitOfWork, command: AdjustPoints, payload_hash: str) -> dict[s
             adjustment=outcome,
             transaction_id=transaction_id,
             now=now,
-            side_effects=_side_effects(outcome, command, account.email),
+            side_effects=_side_effects(outcome, command, account),
             payload_hash=payload_hash,
             result=result,
         )
@@ -137,11 +138,13 @@ def _adjust(uow: UnitOfWork, command: AdjustPoints, payload_hash: str) -> dict[s
         return result
 
 
-def _side_effects(adjustment: Adjustment, command: AdjustPoints, email: str | None) -> list[str]:
+def _side_effects(
+    adjustment: Adjustment, command: AdjustPoints, account: LockedAccount
+) -> list[str]:
     owed = []
-    if adjustment.after.lifetime != adjustment.before.lifetime:
+    if account.shop_has_tiers and adjustment.after.lifetime != adjustment.before.lifetime:
         owed.append(RECALCULATE_TIER)
-    if earns_email(adjustment, command, email):
+    if earns_email(adjustment, command, account.email):
         owed.append(SEND_POINTS_EARNED_EMAIL)
     return owed
 

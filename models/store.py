@@ -59,6 +59,8 @@ _CUSTOMER_COLUMNS = (
     accounts.c.excluded,
 )
 
+_shop_tiers = tiers.alias("shop_tiers")
+
 # The account row, locked for the rest of the transaction, with what was stored under this
 # command's key. A duplicate that waited on the lock may not see the key its twin just committed;
 # its insert into processed_commands then fails and the handler starts over.
@@ -70,6 +72,11 @@ _LOCK_ACCOUNT = (
         accounts.c.excluded,
         tiers.c.name.label("tier_name"),
         tiers.c.threshold.label("tier_threshold"),
+        # Without tiers a recalculation has nothing to choose (editing tiers recalculates all).
+        select(_shop_tiers.c.id)
+        .where(_shop_tiers.c.shop_id == accounts.c.shop_id)
+        .exists()
+        .label("shop_has_tiers"),
         processed_commands.c.payload_hash.label("stored_hash"),
         processed_commands.c.result.label("stored_result"),
     )
@@ -167,6 +174,7 @@ class LockedAccount:
     excluded: bool
     email: str | None
     tier: tuple[str, int] | None
+    shop_has_tiers: bool
     stored_hash: str | None
     stored_result: dict[str, Any] | None
 
@@ -180,6 +188,7 @@ class LockedAccount:
             excluded=row.excluded,
             email=row.email,
             tier=None if row.tier_name is None else (row.tier_name, row.tier_threshold),
+            shop_has_tiers=row.shop_has_tiers,
             stored_hash=row.stored_hash,
             stored_result=row.stored_result,
         )

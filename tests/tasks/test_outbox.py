@@ -38,6 +38,9 @@ def committed(engine: Engine) -> Iterator[Database]:
 def shop(committed: Database) -> str:
     shop_id = f"outbox-{uuid.uuid4().hex[:8]}"
     create_shop(committed.unit_of_work(), shop_id)
+    with committed.unit_of_work() as uow:
+        uow.admin.set_tier(shop_id, "Gold", 100_000)
+        uow.commit()
     create_customer(committed.unit_of_work(), shop_id, "ada", email="ada@example.com")
     return shop_id
 

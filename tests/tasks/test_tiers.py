@@ -70,6 +70,17 @@ def test_an_adjustment_owes_a_recalculation_that_records_the_change(
     assert owed(connection, shop, RECALCULATE_TIER)[0].outcome == "tier changed"
 
 
+def test_a_shop_without_tiers_owes_no_recalculation(
+    uow: UnitOfWork, connection: Connection, shop_id: str
+) -> None:
+    create_shop(uow, shop_id)
+    create_customer(uow, shop_id, "ada")
+
+    adjust_points(adjustment(shop_id, "ada", adjustment=600))
+
+    assert owed(connection, shop_id, RECALCULATE_TIER) == []
+
+
 def test_running_a_recalculation_twice_changes_nothing_more(
     connection: Connection, shop: str
 ) -> None:
