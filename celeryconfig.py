@@ -22,6 +22,9 @@ _settings = Settings.from_environment()
 _side_effects = SideEffectSettings.from_environment()
 
 ADJUSTMENTS_QUEUE = "loyalty.adjustments"
+# Bulk chunks (merchant migrations) have their own queue and workers, so a migration of millions of
+# customers never delays a live adjustment.
+MIGRATIONS_QUEUE = "loyalty.migrations"
 TIERS_QUEUE = "loyalty.tiers"
 EMAILS_QUEUE = "loyalty.emails"
 OUTBOX_QUEUE = "loyalty.outbox"
@@ -55,12 +58,13 @@ task_queues = tuple(
         durable=True,
         queue_arguments=_queue_arguments,
     )
-    for name in (ADJUSTMENTS_QUEUE, *SIDE_EFFECT_QUEUES)
+    for name in (ADJUSTMENTS_QUEUE, MIGRATIONS_QUEUE, *SIDE_EFFECT_QUEUES)
 )
 task_default_queue = ADJUSTMENTS_QUEUE
 _task_queues = {
     "loyalty.adjust_points": ADJUSTMENTS_QUEUE,
     "loyalty.upsert_customer": ADJUSTMENTS_QUEUE,
+    "loyalty.adjust_points_bulk": MIGRATIONS_QUEUE,
     RECALCULATE_TIER: TIERS_QUEUE,
     RECALCULATE_SHOP_TIERS: TIERS_QUEUE,
     SEND_POINTS_EARNED_EMAIL: EMAILS_QUEUE,

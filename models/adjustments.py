@@ -64,7 +64,9 @@ def plan_adjustment(
     applied = max(target, 0) - points.balance
 
     lifetime = points.lifetime
-    if command.update_lifetime_points:
+    if command.lifetime_points is not None:
+        lifetime = command.lifetime_points
+    elif command.update_lifetime_points:
         lifetime = max(lifetime + applied, 0)
 
     after = replace(

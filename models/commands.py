@@ -80,8 +80,13 @@ class _Command(BaseModel):
     shop_id: Identifier
 
     def payload_hash(self) -> str:
-        """Same meaning, same hash: aliases, key order and note padding do not change it."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        """Same meaning, same hash: aliases, key order, note padding and spelled-out defaults do
+        not change it, and neither does a later release adding an optional field."""
+        canonical = json.dumps(
+            self.model_dump(mode="json", exclude_defaults=True),
+            sort_keys=True,
+            separators=(",", ":"),
+        )
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -95,6 +100,7 @@ class AdjustPoints(_Command):
     balance: Annotated[int, Field(ge=0, le=MAX_BALANCE)] | None = None
     note: Note | None = Field(default=None, validation_alias=AliasChoices("note", "description"))
     update_lifetime_points: bool = True
+    lifetime_points: Annotated[int, Field(ge=0, le=MAX_BALANCE)] | None = None
     send_email: bool = True
     expected_revision: Annotated[int, Field(ge=0)] | None = None
     on_insufficient_points: Literal["floor", "reject"] = "floor"
