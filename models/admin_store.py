@@ -1,14 +1,34 @@
-"""The SQL behind the operator commands: shops, tiers and provider integrations."""
+"""The SQL behind the operator commands: shops, tiers and provider integrations, and the reads
+support staff use to explain an account (its ledger) or a command (its stored result)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
-from models.tables import accounts, integrations, shops, tiers
+from models.tables import (
+    accounts,
+    integrations,
+    ledger_entries,
+    processed_commands,
+    rejected_messages,
+    shops,
+    tier_changes,
+    tiers,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerPage:
+    """Entries newest first; ``next_before`` continues the listing, None when it is complete."""
+
+    entries: Sequence[Any]
+    next_before: int | None
 
 
 class AdminStore:
@@ -92,4 +112,74 @@ class AdminStore:
             )
             .where(integrations.c.shop_id == shop_id)
             .order_by(integrations.c.provider)
+        ).all()
+
+    def account_id(self, shop_id: str, customer_id: str) -> int | None:
+        account_id: int | None = self._db.execute(
+            select(accounts.c.id).where(
+                accounts.c.shop_id == shop_id, accounts.c.customer_id == customer_id
+            )
+        ).scalar_one_or_none()
+        return account_id
+
+    def ledger_page(self, account_id: int, *, before: int | None, limit: int) -> LedgerPage:
+        """Keyset paging on the entry id (ids only grow), so entries appended while support
+        pages through the history never shift a page; one extra row says whether more follow."""
+        query = select(ledger_entries).where(ledger_entries.c.account_id == account_id)
+        if before is not None:
+            query = query.where(ledger_entries.c.id < before)
+        rows = self._db.execute(query.order_by(ledger_entries.c.id.desc()).limit(limit + 1)).all()
+        entries = rows[:limit]
+        return LedgerPage(entries, entries[-1].id if len(rows) > limit else None)
+
+    def tier_changes_by_transaction(
+        self, account_id: int, transaction_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, list[Any]]:
+        """The tier changes each adjustment caused (changes after a shop edited its tiers belong
+        to no entry and are left out)."""
+        if not transaction_ids:
+            return {}
+        changes: dict[uuid.UUID, list[Any]] = {}
+        for row in self._db.execute(
+            select(tier_changes)
+            .where(
+                tier_changes.c.account_id == account_id,
+                tier_changes.c.transaction_id.in_(transaction_ids),
+            )
+            .order_by(tier_changes.c.id)
+        ):
+            changes.setdefault(row.transaction_id, []).append(row)
+        return changes
+
+    def processed_command(self, shop_id: str, command_id: str) -> Any:
+        return self._db.execute(
+            select(
+                processed_commands.c.command_type,
+                processed_commands.c.status,
+                processed_commands.c.result,
+                processed_commands.c.created_at,
+            ).where(
+                processed_commands.c.shop_id == shop_id,
+                processed_commands.c.command_id == command_id,
+            )
+        ).one_or_none()
+
+    def rejected_messages(self, shop_id: str, command_id: str, limit: int) -> Sequence[Any]:
+        """Refusals that did not claim the id (invalid input, a reused id), newest first; a
+        sender stuck in a loop can leave many, so at most ``limit``."""
+        return self._db.execute(
+            select(
+                rejected_messages.c.id,
+                rejected_messages.c.command_type,
+                rejected_messages.c.code,
+                rejected_messages.c.result,
+                rejected_messages.c.payload,
+                rejected_messages.c.created_at,
+            )
+            .where(
+                rejected_messages.c.shop_id == shop_id,
+                rejected_messages.c.command_id == command_id,
+            )
+            .order_by(rejected_messages.c.id.desc())
+            .limit(limit)
         ).all()

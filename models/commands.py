@@ -27,6 +27,10 @@ from pydantic_core import ErrorDetails
 from models.errors import ErrorCode, Rejection
 from models.tables import ID_LENGTH
 
+# Command types, as recorded with each result.
+ADJUST_POINTS = "adjust_points"
+UPSERT_CUSTOMER = "upsert_customer"
+
 MAX_ADJUSTMENT = 9_999_999
 MAX_BALANCE = 999_999_999
 MAX_NOTE_LENGTH = 500

@@ -45,3 +45,23 @@ class Rejection:
             "message": self.message,
             "details": self.details,
         }
+
+
+def unknown_shop(shop_id: str) -> Rejection:
+    return Rejection(ErrorCode.UNKNOWN_SHOP, f"shop {shop_id!r} not found", {"shop_id": shop_id})
+
+
+def customer_not_found(shop_id: str, customer_id: str) -> Rejection:
+    return Rejection(
+        ErrorCode.CUSTOMER_NOT_FOUND,
+        f"customer {customer_id!r} not found in shop {shop_id!r}",
+        {"customer_id": customer_id},
+    )
+
+
+def idempotency_conflict(command_id: str, original_status: str) -> Rejection:
+    return Rejection(
+        ErrorCode.IDEMPOTENCY_CONFLICT,
+        f"command_id {command_id!r} was already used for a different command",
+        {"command_id": command_id, "original_status": original_status},
+    )

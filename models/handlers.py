@@ -7,13 +7,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.exc import IntegrityError
 
-from models import results
-from models.adjustments import Adjustment, earns_email, plan_adjustment
+from models import bulk, results
+from models.adjustments import plan_adjustment
 from models.commands import (
+    ADJUST_POINTS,
+    UPSERT_CUSTOMER,
     AdjustPoints,
     CommandT,
     InvalidCommand,
@@ -21,13 +23,11 @@ from models.commands import (
     parse_command,
     salvage_key,
 )
-from models.errors import ErrorCode, Rejection
-from models.side_effects import RECALCULATE_TIER, SEND_POINTS_EARNED_EMAIL
-from models.store import LockedAccount
+from models.errors import Rejection, customer_not_found, idempotency_conflict, unknown_shop
+from models.side_effects import owed_side_effects
 from models.unit_of_work import UnitOfWork
 
-ADJUST_POINTS = "adjust_points"
-UPSERT_CUSTOMER = "upsert_customer"
+ResultT = TypeVar("ResultT")
 
 # A command and its duplicate can race past the idempotency read; the loser's insert of the key
 # fails and it starts over, then finds the stored result. More than a few losses is a bug.
@@ -61,6 +61,27 @@ def _handle(
     return _retry_races(lambda: apply(uow, command, payload_hash))
 
 
+def adjust_points_bulk(uow: UnitOfWork, payload: Any, *, max_commands: int) -> list[dict[str, Any]]:
+    """A chunk of commands in one transaction, with one result per command, in order."""
+    if not isinstance(payload, list) or not 1 <= len(payload) <= max_commands:
+        invalid = InvalidCommand(
+            [{"field": "commands", "reason": f"must be a list of 1 to {max_commands} commands"}]
+        )
+        return [reject_invalid(uow, bulk.BULK, payload, invalid)]
+    items = [bulk.parse_item(item) for item in payload]
+    customers, commands = bulk.keys_to_read(items)
+
+    def apply() -> list[dict[str, Any]]:
+        with uow:
+            state = uow.bulk.read(customers, commands, lock=True)
+            plan = bulk.plan_chunk(items, state, utc_now())
+            uow.owe(uow.bulk.write(plan))
+            uow.commit()
+            return plan.results
+
+    return _retry_races(apply)
+
+
 def reject_invalid(
     uow: UnitOfWork, command_type: str, payload: Any, invalid: InvalidCommand
 ) -> dict[str, Any]:
@@ -81,7 +102,7 @@ def reject_invalid(
     return result
 
 
-def _retry_races(attempt: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+def _retry_races(attempt: Callable[[], ResultT]) -> ResultT:
     for _ in range(_RACE_ATTEMPTS - 1):
         try:
             return attempt()
@@ -129,24 +150,15 @@ def _adjust(uow: UnitOfWork, command: AdjustPoints, payload_hash: str) -> dict[s
             adjustment=outcome,
             transaction_id=transaction_id,
             now=now,
-            side_effects=_side_effects(outcome, command, account),
+            side_effects=owed_side_effects(
+                outcome, command, account.email, shop_has_tiers=account.shop_has_tiers
+            ),
             payload_hash=payload_hash,
             result=result,
         )
         uow.owe(owed)
         uow.commit()
         return result
-
-
-def _side_effects(
-    adjustment: Adjustment, command: AdjustPoints, account: LockedAccount
-) -> list[str]:
-    owed = []
-    if account.shop_has_tiers and adjustment.after.lifetime != adjustment.before.lifetime:
-        owed.append(RECALCULATE_TIER)
-    if earns_email(adjustment, command, account.email):
-        owed.append(SEND_POINTS_EARNED_EMAIL)
-    return owed
 
 
 def _upsert(uow: UnitOfWork, command: UpsertCustomer, payload_hash: str) -> dict[str, Any]:
@@ -166,7 +178,9 @@ def _upsert(uow: UnitOfWork, command: UpsertCustomer, payload_hash: str) -> dict
             if stored is not None:
                 return _replay(uow, command, UPSERT_CUSTOMER, payload_hash, *stored)
             if not uow.store.shop_exists(command.shop_id):
-                return _reject(uow, command, UPSERT_CUSTOMER, payload_hash, _unknown_shop(command))
+                return _reject(
+                    uow, command, UPSERT_CUSTOMER, payload_hash, unknown_shop(command.shop_id)
+                )
 
         now = utc_now()
         if account is None:
@@ -175,20 +189,7 @@ def _upsert(uow: UnitOfWork, command: UpsertCustomer, payload_hash: str) -> dict
             account_id = account.id
             uow.store.update_customer(account_id, command, now)
         customer = uow.store.customer_record(account_id)
-        result = {
-            "status": results.APPLIED,
-            "command_id": command.command_id,
-            "shop_id": command.shop_id,
-            "created": account is None,
-            "customer": {
-                "customer_id": command.customer_id,
-                "email": customer.email,
-                "phone": customer.phone,
-                "first_name": customer.first_name,
-                "last_name": customer.last_name,
-                "excluded": customer.excluded,
-            },
-        }
+        result = results.customer_upserted(command, customer, created=account is None)
         _record(uow, command, UPSERT_CUSTOMER, payload_hash, result, now)
         uow.commit()
         return result
@@ -201,20 +202,10 @@ def _settle_without_account(
     if stored is not None:
         return _replay(uow, command, command_type, payload_hash, *stored)
     if not uow.store.shop_exists(command.shop_id):
-        rejection = _unknown_shop(command)
+        rejection = unknown_shop(command.shop_id)
     else:
-        rejection = Rejection(
-            ErrorCode.CUSTOMER_NOT_FOUND,
-            f"customer {command.customer_id!r} not found in shop {command.shop_id!r}",
-            {"customer_id": command.customer_id},
-        )
+        rejection = customer_not_found(command.shop_id, command.customer_id)
     return _reject(uow, command, command_type, payload_hash, rejection)
-
-
-def _unknown_shop(command: AdjustPoints | UpsertCustomer) -> Rejection:
-    return Rejection(
-        ErrorCode.UNKNOWN_SHOP, f"shop {command.shop_id!r} not found", {"shop_id": command.shop_id}
-    )
 
 
 def _reject(
@@ -243,11 +234,7 @@ def _replay(
     result = results.rejected(
         command.shop_id,
         command.command_id,
-        Rejection(
-            ErrorCode.IDEMPOTENCY_CONFLICT,
-            f"command_id {command.command_id!r} was already used for a different command",
-            {"command_id": command.command_id, "original_status": stored_result["status"]},
-        ),
+        idempotency_conflict(command.command_id, stored_result["status"]),
     )
     uow.store.record_rejected_message(
         command_type=command_type,

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from models.adjustments import Adjustment, Points
+from models.commands import UpsertCustomer
 from models.errors import Rejection
 
 APPLIED = "applied"
@@ -79,4 +80,22 @@ def rejected(shop_id: str | None, command_id: str | None, rejection: Rejection) 
         "command_id": command_id,
         "shop_id": shop_id,
         "error": rejection.as_error(),
+    }
+
+
+def customer_upserted(command: UpsertCustomer, customer: Any, *, created: bool) -> dict[str, Any]:
+    """``customer`` is the stored record after the upsert (any object with the fields)."""
+    return {
+        "status": APPLIED,
+        "command_id": command.command_id,
+        "shop_id": command.shop_id,
+        "created": created,
+        "customer": {
+            "customer_id": command.customer_id,
+            "email": customer.email,
+            "phone": customer.phone,
+            "first_name": customer.first_name,
+            "last_name": customer.last_name,
+            "excluded": customer.excluded,
+        },
     }

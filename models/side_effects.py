@@ -10,6 +10,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from models.adjustments import Adjustment, earns_email
+from models.commands import AdjustPoints
+
 RECALCULATE_TIER = "loyalty.recalculate_tier"
 RECALCULATE_SHOP_TIERS = "loyalty.recalculate_shop_tiers"
 SEND_POINTS_EARNED_EMAIL = "loyalty.send_points_earned_email"
@@ -17,6 +20,18 @@ RELAY_OUTBOX = "loyalty.relay_outbox"
 SYNC_TASK_PREFIX = "loyalty.sync_"
 
 PROVIDERS = ("klaviyo", "omnisend", "postscript")
+
+
+def owed_side_effects(
+    adjustment: Adjustment, command: AdjustPoints, email: str | None, *, shop_has_tiers: bool
+) -> list[str]:
+    """The side effects an applied adjustment owes besides the shop's syncs."""
+    owed = []
+    if shop_has_tiers and adjustment.after.lifetime != adjustment.before.lifetime:
+        owed.append(RECALCULATE_TIER)
+    if earns_email(adjustment, command, email):
+        owed.append(SEND_POINTS_EARNED_EMAIL)
+    return owed
 
 
 def sync_task_name(provider: str) -> str:

@@ -293,7 +293,7 @@ class LoyaltyStore:
             "actor": command.actor,
             "created_at": now,
         }
-        stored = _processed_row(
+        stored = processed_row(
             command.shop_id, command.command_id, "adjust_points", payload_hash, result, now
         )
         if self._db.dialect.name == "postgresql":
@@ -358,7 +358,7 @@ class LoyaltyStore:
     ) -> None:
         self._db.execute(
             _INSERT_PROCESSED,
-            _processed_row(shop_id, command_id, command_type, payload_hash, result, now),
+            processed_row(shop_id, command_id, command_type, payload_hash, result, now),
         )
 
     def record_rejected_message(
@@ -373,15 +373,7 @@ class LoyaltyStore:
     ) -> None:
         self._db.execute(
             _INSERT_REJECTED,
-            {
-                "command_type": command_type,
-                "shop_id": shop_id,
-                "command_id": command_id,
-                "code": result["error"]["code"],
-                "result": result,
-                "payload": json.dumps(payload, default=repr),
-                "created_at": now,
-            },
+            rejected_message_row(command_type, shop_id, command_id, payload, result, now),
         )
 
     def create_account(self, command: UpsertCustomer, now: datetime) -> int:
@@ -410,7 +402,7 @@ class LoyaltyStore:
             )
 
 
-def _processed_row(
+def processed_row(
     shop_id: str,
     command_id: str,
     command_type: str,
@@ -425,6 +417,25 @@ def _processed_row(
         "payload_hash": payload_hash,
         "status": result["status"],
         "result": result,
+        "created_at": now,
+    }
+
+
+def rejected_message_row(
+    command_type: str,
+    shop_id: str | None,
+    command_id: str | None,
+    payload: Any,
+    result: dict[str, Any],
+    now: datetime,
+) -> dict[str, Any]:
+    return {
+        "command_type": command_type,
+        "shop_id": shop_id,
+        "command_id": command_id,
+        "code": result["error"]["code"],
+        "result": result,
+        "payload": json.dumps(payload, default=repr),
         "created_at": now,
     }
 

@@ -13,6 +13,7 @@ from typing import Self
 from sqlalchemy.orm import Session
 
 from models.admin_store import AdminStore
+from models.bulk_store import BulkStore
 from models.side_effect_store import SideEffectStore
 from models.side_effects import OutboxEntry
 from models.store import LoyaltyStore
@@ -22,6 +23,7 @@ class UnitOfWork:
     store: LoyaltyStore
     side_effects: SideEffectStore
     admin: AdminStore
+    bulk: BulkStore
 
     def __init__(self, session_factory: Callable[[], Session]) -> None:
         self._session_factory = session_factory
@@ -34,6 +36,7 @@ class UnitOfWork:
         self.store = LoyaltyStore(connection)
         self.side_effects = SideEffectStore(connection)
         self.admin = AdminStore(connection)
+        self.bulk = BulkStore(connection)
         self._owed = []
         return self
 

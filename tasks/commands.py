@@ -8,7 +8,7 @@ outage delays commands, it never turns them into rejections or drops them.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.exc import InterfaceError, OperationalError
 
@@ -32,21 +32,28 @@ COMMAND_TASK_OPTIONS: dict[str, Any] = {
     "max_retries": None,
 }
 
-Handler = Callable[[UnitOfWork, Any], dict[str, Any]]
+ResultT = TypeVar("ResultT")
 
 
 def run_command(
-    handler: Handler, command_type: str, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> dict[str, Any]:
-    """Commands take one argument, the command object; any other call is recorded as invalid."""
+    handler: Callable[[UnitOfWork, Any], ResultT],
+    command_type: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    *,
+    argument: str = "command",
+) -> ResultT | dict[str, Any]:
+    """Commands take one argument (the command object, or a bulk task's list of commands); any
+    other call is recorded as invalid and gets that rejection back."""
     uow = database.unit_of_work()
+    result: ResultT | dict[str, Any]
     if len(args) == 1 and not kwargs:
         result = handler(uow, args[0])
-    elif not args and list(kwargs) == ["command"]:
-        result = handler(uow, kwargs["command"])
+    elif not args and list(kwargs) == [argument]:
+        result = handler(uow, kwargs[argument])
     else:
         invalid = InvalidCommand(
-            [{"field": "command", "reason": "expected exactly one argument: the command object"}]
+            [{"field": argument, "reason": f"expected exactly one argument: the {argument}"}]
         )
         result = reject_invalid(uow, command_type, {"args": list(args), "kwargs": kwargs}, invalid)
     dispatch(uow.take_dispatchable())

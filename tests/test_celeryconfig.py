@@ -41,6 +41,7 @@ def test_no_wait_outlasts_the_visibility_timeout() -> None:
 TASK_QUEUES = {
     "loyalty.adjust_points": "loyalty.adjustments",
     "loyalty.upsert_customer": "loyalty.adjustments",
+    "loyalty.adjust_points_bulk": "loyalty.migrations",
     "loyalty.recalculate_tier": "loyalty.tiers",
     "loyalty.recalculate_shop_tiers": "loyalty.tiers",
     "loyalty.send_points_earned_email": "loyalty.emails",

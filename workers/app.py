@@ -15,9 +15,12 @@ from workers.db import database
 
 app = Celery(
     "loyalty",
+    # Flower and the worker logs show task arguments and results: masked, see workers.pii.
+    task_cls="workers.pii:MaskingTask",
     include=[
         "tasks.adjustments",
         "tasks.customers",
+        "tasks.bulk",
         "tasks.outbox",
         "tasks.tiers",
         "tasks.emails",

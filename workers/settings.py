@@ -82,3 +82,27 @@ class SideEffectSettings:
             max_attempts=max(1, int(_env_number("LOYALTY_SIDE_EFFECT_MAX_ATTEMPTS", 10))),
             backoff_base=_env_number("LOYALTY_RETRY_BACKOFF_BASE", 1),
         )
+
+
+@dataclass(frozen=True)
+class BulkSettings:
+    """How big a bulk chunk may be (the worker refuses larger ones) and how big the migration
+    makes them; a chunk is one transaction, so it holds its accounts' locks until it commits."""
+
+    max_commands: int
+    migration_chunk_rows: int
+
+    @classmethod
+    def from_environment(cls) -> BulkSettings:
+        max_commands = _env_count("LOYALTY_BULK_MAX_COMMANDS", 2000)
+        rows = _env_count("LOYALTY_MIGRATION_CHUNK_ROWS", 500)
+        return cls(max_commands=max_commands, migration_chunk_rows=rows)
+
+
+def _env_count(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{name} must be a whole number of at least 1, got {raw!r}")
+    return int(raw)

@@ -1,0 +1,229 @@
+"""The SQL of a bulk chunk: a few reads per shop, then each table written with one batched
+statement (SQLAlchemy's insertmanyvalues, psycopg's pipelined executemany)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, insert, select, update
+
+from models.adjustments import Points
+from models.bulk import ChunkPlan, ChunkState, Key, WorkingAccount
+from models.side_effects import OutboxEntry
+from models.tables import (
+    accounts,
+    integrations,
+    ledger_entries,
+    outbox,
+    processed_commands,
+    rejected_messages,
+    shops,
+    tiers,
+)
+
+_ACCOUNTS = (
+    select(
+        accounts.c.id,
+        accounts.c.shop_id,
+        accounts.c.customer_id,
+        accounts.c.balance,
+        accounts.c.lifetime,
+        accounts.c.earned,
+        accounts.c.redeemed,
+        accounts.c.adjusted,
+        accounts.c.revision,
+        accounts.c.excluded,
+        accounts.c.email,
+        accounts.c.phone,
+        accounts.c.first_name,
+        accounts.c.last_name,
+        accounts.c.last_activity_at,
+        tiers.c.name.label("tier_name"),
+        tiers.c.threshold.label("tier_threshold"),
+    )
+    .select_from(accounts.outerjoin(tiers, tiers.c.id == accounts.c.tier_id))
+    .where(
+        accounts.c.shop_id == bindparam("shop_id"),
+        accounts.c.customer_id.in_(bindparam("customer_ids", expanding=True)),
+    )
+    # Locks are taken in id order, so two chunks sharing accounts cannot deadlock each other.
+    .order_by(accounts.c.id)
+)
+_LOCK_ACCOUNTS = _ACCOUNTS.with_for_update(of=accounts)
+
+_STORED = select(
+    processed_commands.c.command_id, processed_commands.c.payload_hash, processed_commands.c.result
+).where(
+    processed_commands.c.shop_id == bindparam("shop_id"),
+    processed_commands.c.command_id.in_(bindparam("command_ids", expanding=True)),
+)
+_SHOPS = select(shops.c.id).where(shops.c.id.in_(bindparam("shop_ids", expanding=True)))
+_SHOPS_WITH_TIERS = (
+    select(tiers.c.shop_id)
+    .where(tiers.c.shop_id.in_(bindparam("shop_ids", expanding=True)))
+    .distinct()
+)
+_PROVIDERS = select(integrations.c.shop_id, integrations.c.provider).where(
+    integrations.c.shop_id.in_(bindparam("shop_ids", expanding=True)), integrations.c.enabled
+)
+
+_CUSTOMER_FIELDS = ("email", "phone", "first_name", "last_name", "excluded")
+_POINT_FIELDS = ("balance", "lifetime", "earned", "redeemed", "adjusted", "revision")
+
+_INSERT_ACCOUNTS = insert(accounts).returning(
+    accounts.c.id, accounts.c.customer_id, sort_by_parameter_order=True
+)
+_UPDATE_ACCOUNT = (
+    update(accounts)
+    .where(accounts.c.id == bindparam("account_id"))
+    .values(
+        {name: bindparam(name) for name in (*_CUSTOMER_FIELDS, *_POINT_FIELDS)}
+        | {"last_activity_at": bindparam("last_activity_at"), "updated_at": bindparam("now")}
+    )
+)
+_INSERT_OUTBOX = insert(outbox).returning(
+    outbox.c.id, outbox.c.task_name, sort_by_parameter_order=True
+)
+
+
+class BulkStore:
+    def __init__(self, connection: Connection) -> None:
+        self._db = connection
+
+    def read(self, customers: Iterable[Key], commands: Iterable[Key], *, lock: bool) -> ChunkState:
+        """The chunk's accounts (locked unless ``lock`` is false, for a dry run) and stored
+        results, and the shops they belong to."""
+        customers_by_shop = _group(customers)
+        commands_by_shop = _group(commands)
+        shop_ids = sorted(customers_by_shop.keys() | commands_by_shop.keys())
+        if not shop_ids:
+            return ChunkState(set(), set(), {}, {}, {})
+        statement = _LOCK_ACCOUNTS if lock else _ACCOUNTS
+        return ChunkState(
+            shops=set(self._db.execute(_SHOPS, {"shop_ids": shop_ids}).scalars()),
+            shops_with_tiers=set(
+                self._db.execute(_SHOPS_WITH_TIERS, {"shop_ids": shop_ids}).scalars()
+            ),
+            providers=self._providers(shop_ids),
+            accounts={
+                (shop_id, row.customer_id): _working_account(row)
+                for shop_id, customer_ids in customers_by_shop.items()
+                for row in self._db.execute(
+                    statement, {"shop_id": shop_id, "customer_ids": customer_ids}
+                )
+            },
+            stored={
+                (shop_id, row.command_id): (row.payload_hash, row.result)
+                for shop_id, command_ids in commands_by_shop.items()
+                for row in self._db.execute(
+                    _STORED, {"shop_id": shop_id, "command_ids": command_ids}
+                )
+            },
+        )
+
+    def _providers(self, shop_ids: list[str]) -> dict[str, list[str]]:
+        providers: dict[str, list[str]] = defaultdict(list)
+        for row in self._db.execute(_PROVIDERS, {"shop_ids": shop_ids}):
+            providers[row.shop_id].append(row.provider)
+        return {shop_id: sorted(names) for shop_id, names in providers.items()}
+
+    def write(self, plan: ChunkPlan) -> list[OutboxEntry]:
+        """Write the plan; returns the outbox rows to publish once the transaction commits."""
+        touched = plan.touched_accounts()
+        self._insert_new_accounts([account for account in touched if account.id is None], plan.now)
+        changed = [
+            _account_values(account) | {"account_id": account.id, "now": plan.now}
+            for account in touched
+            if not account.created
+        ]
+        if changed:
+            self._db.execute(_UPDATE_ACCOUNT, changed)
+        if plan.ledger:
+            self._db.execute(
+                insert(ledger_entries),
+                [row.values | {"account_id": row.account.id} for row in plan.ledger],
+            )
+        if plan.processed:
+            self._db.execute(insert(processed_commands), plan.processed)
+        if plan.rejected_messages:
+            self._db.execute(insert(rejected_messages), plan.rejected_messages)
+        if not plan.side_effects:
+            return []
+        rows = self._db.execute(
+            _INSERT_OUTBOX,
+            [
+                {
+                    "task_name": owed.task_name,
+                    "shop_id": owed.account.shop_id,
+                    "account_id": owed.account.id,
+                    "transaction_id": owed.transaction_id,
+                    "revision": owed.revision,
+                    "created_at": plan.now,
+                }
+                for owed in plan.side_effects
+            ],
+        )
+        return [OutboxEntry(row.id, row.task_name) for row in rows]
+
+    def _insert_new_accounts(self, new: list[WorkingAccount], now: datetime) -> None:
+        if not new:
+            return
+        rows = self._db.execute(
+            _INSERT_ACCOUNTS,
+            [
+                _account_values(account)
+                | {
+                    "shop_id": account.shop_id,
+                    "customer_id": account.customer_id,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for account in new
+            ],
+        )
+        for account, row in zip(new, rows, strict=True):
+            account.id = row.id
+
+
+def _group(keys: Iterable[Key]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = defaultdict(list)
+    for shop_id, value in keys:
+        grouped[shop_id].append(value)
+    return {shop_id: sorted(values) for shop_id, values in grouped.items()}
+
+
+def _working_account(row: Any) -> WorkingAccount:
+    return WorkingAccount(
+        id=row.id,
+        shop_id=row.shop_id,
+        customer_id=row.customer_id,
+        points=Points(*(getattr(row, name) for name in _POINT_FIELDS)),
+        excluded=row.excluded,
+        email=row.email,
+        phone=row.phone,
+        first_name=row.first_name,
+        last_name=row.last_name,
+        tier=None if row.tier_name is None else (row.tier_name, row.tier_threshold),
+        last_activity_at=row.last_activity_at,
+    )
+
+
+def _account_values(account: WorkingAccount) -> dict[str, Any]:
+    points = account.points
+    return {
+        "email": account.email,
+        "phone": account.phone,
+        "first_name": account.first_name,
+        "last_name": account.last_name,
+        "excluded": account.excluded,
+        "balance": points.balance,
+        "lifetime": points.lifetime,
+        "earned": points.earned,
+        "redeemed": points.redeemed,
+        "adjusted": points.adjusted,
+        "revision": points.revision,
+        "last_activity_at": account.last_activity_at,
+    }

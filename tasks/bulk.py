@@ -1,0 +1,34 @@
+"""Bulk chunks of commands (merchant migrations) on their own queue, so a migration of millions
+of customers never delays a live adjustment. Same retries as a single command: infrastructure
+faults are retried for as long as it takes, and the whole chunk is one transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Task
+
+import celeryconfig
+from models import bulk, handlers
+from models.unit_of_work import UnitOfWork
+from tasks.commands import COMMAND_TASK_OPTIONS, run_command
+from workers.app import app
+from workers.settings import BulkSettings
+
+ADJUST_POINTS_BULK = "loyalty.adjust_points_bulk"
+
+
+def _apply_chunk(uow: UnitOfWork, payload: Any) -> list[dict[str, Any]]:
+    max_commands = BulkSettings.from_environment().max_commands
+    return handlers.adjust_points_bulk(uow, payload, max_commands=max_commands)
+
+
+@app.task(
+    name=ADJUST_POINTS_BULK,
+    **(COMMAND_TASK_OPTIONS | {"queue": celeryconfig.MIGRATIONS_QUEUE}),
+)
+def adjust_points_bulk(self: Task[Any, Any], *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+    """One argument: a list of commands (adjust-points objects, or ``{"upsert_customer": …}``);
+    returns one result per command, in order."""
+    results = run_command(_apply_chunk, bulk.BULK, args, kwargs, argument="commands")
+    return results if isinstance(results, list) else [results]
