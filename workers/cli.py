@@ -15,6 +15,7 @@ from celery.result import AsyncResult
 from workers.admin_cli import dead_letters, integration, sender_address, tier
 from workers.db import database
 from workers.publisher import publish_adjustment, publish_customer_upsert
+from workers.support_cli import account_history, commands
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -266,6 +267,10 @@ def account_show(shop_id: str, customer_id: str, entries: int, as_json: bool) ->
             f"    {entry['at'][:19]}  {entry['applied']:+d} (asked {entry['requested']:+d})  "
             f"{entry['balance_before']} -> {entry['balance_after']}  {entry['note'] or ''}"
         )
+
+
+account.add_command(account_history)
+main.add_command(commands)
 
 
 @main.command()

@@ -28,13 +28,18 @@ class WorkerProcess:
         imports: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
+        events: bool = False,
+        log_level: str = "warning",
     ) -> None:
+        """``events`` sends task events (``-E``), for Flower."""
         self.nodename = f"{name}-{os.getpid()}@{socket.gethostname()}"
         self.command = [
             sys.executable, "-m", "celery", "-A", "workers.app", "worker",
             "-Q", queues, "-c", str(concurrency), "-P", "prefork", "-n", self.nodename,
-            "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "warning",
+            "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", log_level,
         ]  # fmt: skip
+        if events:
+            self.command.append("-E")
         if imports:
             self.command += ["-I", ",".join(imports)]
         self.log_path = log_path

@@ -29,6 +29,14 @@ from tests.support.factories import create_shop
 CUSTOMERS = ("c0", "c1", "c2", "c3")
 COMMAND_IDS = tuple(f"cmd-{n}" for n in range(8))
 MISSING_SHOP = "{shop}-missing"
+ACCOUNT_COLUMNS = (
+    "customer_id", "email", "phone", "first_name", "excluded", "balance", "lifetime", "earned",
+    "redeemed", "adjusted", "revision",
+)  # fmt: skip
+LEDGER_COLUMNS = (
+    "command_id", "requested", "applied", "balance_before", "balance_after", "lifetime_before",
+    "lifetime_after", "note", "source", "actor",
+)  # fmt: skip
 
 
 def adjust_op() -> st.SearchStrategy[dict[str, Any]]:
@@ -196,8 +204,7 @@ def observed(connection: Connection, shop_id: str) -> dict[str, Any]:
     rejected = connection.execute(
         select(rejected_messages.c.command_id, rejected_messages.c.code, rejected_messages.c.result)
         .where(
-            rejected_messages.c.shop_id.in_(shops)
-            | rejected_messages.c.payload.contains(shop_id)
+            rejected_messages.c.shop_id.in_(shops) | rejected_messages.c.payload.contains(shop_id)
         )
         .order_by(rejected_messages.c.id)
     )
@@ -208,26 +215,11 @@ def observed(connection: Connection, shop_id: str) -> dict[str, Any]:
     )
     view = {
         "accounts": [
-            {
-                name: getattr(row, name)
-                for name in (
-                    "customer_id", "email", "phone", "first_name", "excluded", "balance",
-                    "lifetime", "earned", "redeemed", "adjusted", "revision",
-                )
-            }  # fmt: skip
+            {name: getattr(row, name) for name in ACCOUNT_COLUMNS}
             | {"active": row.last_activity_at is not None}
             for row in account_rows
         ],
-        "ledger": [
-            {
-                name: getattr(row, name)
-                for name in (
-                    "command_id", "requested", "applied", "balance_before", "balance_after",
-                    "lifetime_before", "lifetime_after", "note", "source", "actor",
-                )
-            }  # fmt: skip
-            for row in ledger
-        ],
+        "ledger": [{name: getattr(row, name) for name in LEDGER_COLUMNS} for row in ledger],
         "processed": [
             (row.command_id, row.command_type, row.status, row.result) for row in processed
         ],
