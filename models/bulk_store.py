@@ -3,12 +3,12 @@ statement (SQLAlchemy's insertmanyvalues, psycopg's pipelined executemany)."""
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from models.adjustments import Points
 from models.bulk import ChunkPlan, ChunkState, Key, WorkingAccount
@@ -89,6 +89,15 @@ _INSERT_OUTBOX = insert(outbox).returning(
 )
 
 
+_STORED_IDS = select(processed_commands.c.command_id).where(
+    processed_commands.c.shop_id == bindparam("shop_id"),
+    processed_commands.c.command_id.in_(bindparam("command_ids", expanding=True)),
+)
+
+Outcome = tuple[str, str, str | None, bool | None]
+"""A stored result's command type, status, error code and, for an upsert, whether it created."""
+
+
 class BulkStore:
     def __init__(self, connection: Connection) -> None:
         self._db = connection
@@ -129,6 +138,42 @@ class BulkStore:
         for row in self._db.execute(_PROVIDERS, {"shop_ids": shop_ids}):
             providers[row.shop_id].append(row.provider)
         return {shop_id: sorted(names) for shop_id, names in providers.items()}
+
+    def stored_command_ids(self, shop_id: str, command_ids: list[str]) -> set[str]:
+        return set(
+            self._db.execute(
+                _STORED_IDS, {"shop_id": shop_id, "command_ids": command_ids}
+            ).scalars()
+        )
+
+    def outcomes(self, shop_id: str, command_id_prefix: str) -> Counter[Outcome]:
+        """How the commands whose ids start with the prefix ended, counted, including the
+        refusals kept without a stored result (a reused id, an invalid command)."""
+        stored = processed_commands.c
+        like = f"{command_id_prefix}%"
+        outcome = (
+            stored.command_type,
+            stored.status,
+            stored.result["error"]["code"].as_string(),
+            stored.result["created"].as_boolean(),
+        )
+        rows = self._db.execute(
+            select(*outcome, func.count())
+            .where(stored.shop_id == shop_id, stored.command_id.like(like))
+            .group_by(*outcome)
+        )
+        counted: Counter[Outcome] = Counter()
+        for command_type, status, code, created, count in rows:
+            counted[(command_type, status, code, created)] = count
+        refused = rejected_messages.c
+        refusal = (refused.command_type, refused.code)
+        for command_type, code, count in self._db.execute(
+            select(*refusal, func.count())
+            .where(refused.shop_id == shop_id, refused.command_id.like(like))
+            .group_by(*refusal)
+        ):
+            counted[(command_type, "rejected", code, None)] += count
+        return counted
 
     def write(self, plan: ChunkPlan) -> list[OutboxEntry]:
         """Write the plan; returns the outbox rows to publish once the transaction commits."""

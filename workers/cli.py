@@ -14,6 +14,7 @@ from celery.result import AsyncResult
 
 from workers.admin_cli import dead_letters, integration, sender_address, tier
 from workers.db import database
+from workers.migration_cli import migrate
 from workers.publisher import publish_adjustment, publish_customer_upsert
 from workers.support_cli import account_history, commands
 
@@ -282,7 +283,7 @@ def demo(timeout: float) -> None:
     sys.exit(run_demo(timeout))
 
 
-for group in (tier, integration, dead_letters):
+for group in (tier, integration, dead_letters, migrate):
     main.add_command(group)
 
 if __name__ == "__main__":

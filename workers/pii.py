@@ -1,0 +1,128 @@
+"""Customer contact details never reach Flower or the worker logs.
+
+Celery shows a task's arguments (``argsrepr``/``kwargsrepr``, in events, logs and ``celery
+inspect``) and a string form of its result (the ``task-succeeded`` event, the success log line).
+``mask`` hides every ``email`` and ``phone`` value, and any email address written inside other
+text, keeping just enough for support staff to recognise a customer (``j***@e***.com``,
+``+*******89``). What a task receives, returns to the result backend or stores is never masked.
+
+The worker side is the app's task base class, :class:`MaskingTask` (set in ``workers.app``): its
+request masks the argument reprs whatever the publisher sent (a non-Python publisher may send
+none, or the raw values), and its result is shown through :func:`masked_repr`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from celery import Task
+from celery.utils.saferepr import saferepr
+from celery.worker.request import Request
+
+MASKED_KEYS = frozenset({"email", "phone"})
+REPR_MAXSIZE = 1024
+"""Celery's own limit for ``argsrepr``, ``kwargsrepr`` and the result repr."""
+
+_EMAIL_IN_TEXT = re.compile(r"[\w.%+-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+def mask(value: Any) -> Any:
+    """A deep copy of ``value`` (JSON-like data) safe to show: every ``email`` or ``phone`` value
+    at any depth is masked, and so is any email address inside other strings."""
+    return _mask(value, limit=None)
+
+
+def masked_repr(value: Any, maxlen: int = REPR_MAXSIZE) -> str:
+    """Celery's truncated repr of ``mask(value)``. Only the part that fits in ``maxlen`` is
+    masked, so a chunk of thousands of commands costs no more than a short one."""
+    return saferepr(_mask(value, limit=maxlen), maxlen)
+
+
+def mask_email(address: str) -> str:
+    local, at, domain = address.rpartition("@")
+    if not at or not local or not domain:
+        return "***"
+    name, dot, suffix = domain.rpartition(".")
+    if not dot or not name:
+        return f"{local[0]}***@{domain[0]}***"
+    return f"{local[0]}***@{name[0]}***.{suffix}"
+
+
+def mask_phone(number: str) -> str:
+    """The international prefix sign and the last two digits; every other digit is a star."""
+    digits = [char for char in number if char.isdigit()]
+    shown = digits[-2:] if len(digits) >= 6 else []
+    prefix = "+" if number.lstrip().startswith("+") else ""
+    return prefix + "*" * (len(digits) - len(shown)) + "".join(shown)
+
+
+def _mask(value: Any, limit: int | None) -> Any:
+    # A sequence longer than ``limit`` items cannot fit in a repr of ``limit`` characters (each
+    # item takes at least one character and a separator), so the rest is never shown.
+    if isinstance(value, Mapping):
+        return {key: _mask_entry(key, item, limit) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        masked = [_mask(item, limit) for item in (value if limit is None else value[: limit + 1])]
+        return masked if isinstance(value, list) else tuple(masked)
+    if isinstance(value, str):
+        return _EMAIL_IN_TEXT.sub(lambda found: mask_email(found.group()), value)
+    return value
+
+
+def _mask_entry(key: Any, value: Any, limit: int | None) -> Any:
+    if not (isinstance(key, str) and key.lower() in MASKED_KEYS) or value is None:
+        return _mask(value, limit)
+    if not isinstance(value, str):
+        return "***"
+    return mask_phone(value) if key.lower() == "phone" else mask_email(value)
+
+
+class MaskedRequest(Request):
+    """A received task message whose argument reprs are computed here, from the decoded
+    arguments, instead of trusted from the publisher. ``info()`` (what ``celery inspect``
+    reserved, scheduled, active and query_task report) never carries the raw arguments."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._argsrepr = masked_repr(self.args)
+        self._kwargsrepr = masked_repr(self.kwargs)
+        # The pool process logs from the request dict: the success and failure lines.
+        self.request_dict["argsrepr"] = self._argsrepr
+        self.request_dict["kwargsrepr"] = self._kwargsrepr
+
+    def info(self, safe: bool = False) -> Any:
+        return super().info(safe=True)
+
+
+class MaskedResult:
+    """A task's return value on its way out of the worker's pool process: the result backend
+    stores the value itself (kombu's JSON encoder calls ``__json__``), while Celery's repr of
+    it, which feeds the success log line and the ``task-succeeded`` event, is masked."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __json__(self) -> Any:
+        return self.value
+
+    def __repr__(self) -> str:
+        return masked_repr(self.value)
+
+
+class MaskingTask(Task):  # type: ignore[type-arg]
+    """The app's task base class. Called by the worker, a task returns its value wrapped in
+    :class:`MaskedResult` (``on_success``/``after_return`` hooks get the wrapper; its
+    ``value`` is the result). Called directly or with ``apply()``, it returns the plain value."""
+
+    Request = "workers.pii:MaskedRequest"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self.request.called_directly:
+            return super().__call__(*args, **kwargs)
+        # The worker's tracer has pushed the request already (like Task.__call__ would).
+        result = self.run(*args, **kwargs)
+        return result if self.request.is_eager else MaskedResult(result)
