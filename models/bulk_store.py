@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from psycopg.types.json import Json
+from sqlalchemy import JSON, Connection, Table, bindparam, func, insert, select, text, update
 
 from models.adjustments import Points
 from models.bulk import ChunkPlan, ChunkState, Key, WorkingAccount
@@ -73,9 +73,6 @@ _PROVIDERS = select(integrations.c.shop_id, integrations.c.provider).where(
 _CUSTOMER_FIELDS = ("email", "phone", "first_name", "last_name", "excluded")
 _POINT_FIELDS = ("balance", "lifetime", "earned", "redeemed", "adjusted", "revision")
 
-_INSERT_ACCOUNTS = insert(accounts).returning(
-    accounts.c.id, accounts.c.customer_id, sort_by_parameter_order=True
-)
 _UPDATE_ACCOUNT = (
     update(accounts)
     .where(accounts.c.id == bindparam("account_id"))
@@ -84,8 +81,8 @@ _UPDATE_ACCOUNT = (
         | {"last_activity_at": bindparam("last_activity_at"), "updated_at": bindparam("now")}
     )
 )
-_INSERT_OUTBOX = insert(outbox).returning(
-    outbox.c.id, outbox.c.task_name, sort_by_parameter_order=True
+_RESERVE_IDS = text(
+    "SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :count)"
 )
 
 
@@ -178,7 +175,22 @@ class BulkStore:
     def write(self, plan: ChunkPlan) -> list[OutboxEntry]:
         """Write the plan; returns the outbox rows to publish once the transaction commits."""
         touched = plan.touched_accounts()
-        self._insert_new_accounts([account for account in touched if account.id is None], plan.now)
+        new = [account for account in touched if account.id is None]
+        ids = self._insert(
+            accounts,
+            [
+                _account_values(account)
+                | {
+                    "shop_id": account.shop_id,
+                    "customer_id": account.customer_id,
+                    "created_at": plan.now,
+                    "updated_at": plan.now,
+                }
+                for account in new
+            ],
+        )
+        for account, account_id in zip(new, ids, strict=True):
+            account.id = account_id
         changed = [
             _account_values(account) | {"account_id": account.id, "now": plan.now}
             for account in touched
@@ -186,51 +198,57 @@ class BulkStore:
         ]
         if changed:
             self._db.execute(_UPDATE_ACCOUNT, changed)
-        if plan.ledger:
-            self._db.execute(
-                insert(ledger_entries),
-                [row.values | {"account_id": row.account.id} for row in plan.ledger],
-            )
-        if plan.processed:
-            self._db.execute(insert(processed_commands), plan.processed)
-        if plan.rejected_messages:
-            self._db.execute(insert(rejected_messages), plan.rejected_messages)
-        if not plan.side_effects:
-            return []
-        rows = self._db.execute(
-            _INSERT_OUTBOX,
-            [
-                {
-                    "task_name": owed.task_name,
-                    "shop_id": owed.account.shop_id,
-                    "account_id": owed.account.id,
-                    "transaction_id": owed.transaction_id,
-                    "revision": owed.revision,
-                    "created_at": plan.now,
-                }
-                for owed in plan.side_effects
-            ],
+        self._insert(
+            ledger_entries, [row.values | {"account_id": row.account.id} for row in plan.ledger]
         )
-        return [OutboxEntry(row.id, row.task_name) for row in rows]
+        self._insert(processed_commands, plan.processed)
+        self._insert(rejected_messages, plan.rejected_messages)
+        outbox_rows = [
+            {
+                "task_name": owed.task_name,
+                "shop_id": owed.account.shop_id,
+                "account_id": owed.account.id,
+                "transaction_id": owed.transaction_id,
+                "revision": owed.revision,
+                "created_at": plan.now,
+            }
+            for owed in plan.side_effects
+        ]
+        ids = self._insert(outbox, outbox_rows)
+        return [
+            OutboxEntry(id_, owed.task_name)
+            for id_, owed in zip(ids, plan.side_effects, strict=True)
+        ]
 
-    def _insert_new_accounts(self, new: list[WorkingAccount], now: datetime) -> None:
-        if not new:
-            return
-        rows = self._db.execute(
-            _INSERT_ACCOUNTS,
-            [
-                _account_values(account)
-                | {
-                    "shop_id": account.shop_id,
-                    "customer_id": account.customer_id,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for account in new
-            ],
-        )
-        for account, row in zip(new, rows, strict=True):
-            account.id = row.id
+    def _insert(self, table: Table, rows: list[dict[str, Any]]) -> list[int]:
+        """Insert the rows; returns their ids in order for a table with an ``id`` column."""
+        if not rows:
+            return []
+        has_id = "id" in table.c and "id" not in rows[0]
+        if self._db.dialect.name != "postgresql":
+            if not has_id:
+                self._db.execute(insert(table), rows)
+                return []
+            returned = self._db.execute(
+                insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
+            )
+            return list(returned.scalars())
+        # COPY is several times cheaper than INSERT for both sides; ids are drawn first.
+        ids: list[int] = []
+        if has_id:
+            ids = list(
+                self._db.execute(_RESERVE_IDS, {"table": table.name, "count": len(rows)}).scalars()
+            )
+            rows = [row | {"id": id_} for row, id_ in zip(rows, ids, strict=True)]
+        columns = list(rows[0])
+        json_columns = {name for name in columns if isinstance(table.c[name].type, JSON)}
+        cursor = self._db.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(
+                    [Json(row[name]) if name in json_columns else row[name] for name in columns]
+                )
+        return ids
 
 
 def _group(keys: Iterable[Key]) -> dict[str, list[str]]:

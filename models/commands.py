@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import unicodedata
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
@@ -35,20 +34,21 @@ MAX_ADJUSTMENT = 9_999_999
 MAX_BALANCE = 999_999_999
 MAX_NOTE_LENGTH = 500
 
-_ALLOWED_IN_TEXT = {"\n", "\t"}
+# Unicode categories Cc (controls) and Cs (surrogates), less newline and tab.
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def _no_control_characters(value: str) -> str:
-    for char in value:
-        if unicodedata.category(char) in ("Cc", "Cs") and char not in _ALLOWED_IN_TEXT:
-            raise ValueError(f"must not contain control characters (found U+{ord(char):04X})")
+    found = _CONTROL_CHARACTER.search(value)
+    if found:
+        raise ValueError(f"must not contain control characters (found U+{ord(found[0]):04X})")
     return value
 
 
 def _no_surrounding_whitespace(value: str) -> str:
     if value != value.strip():
         raise ValueError("must not start or end with whitespace")
-    if any(char in _ALLOWED_IN_TEXT for char in value):
+    if "\n" in value or "\t" in value:
         raise ValueError("must be a single line")
     return value
 
@@ -78,10 +78,15 @@ Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0
 
 
 class _Command(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    # Attribute docstrings become the JSON Schema's descriptions (schemas/, models/schemas.py).
+    model_config = ConfigDict(
+        extra="forbid", strict=True, frozen=True, use_attribute_docstrings=True
+    )
 
     command_id: Identifier
+    """Idempotency key, unique per shop: the same command again returns the stored result."""
     shop_id: Identifier
+    """The tenant; every lookup is scoped by it."""
 
     def payload_hash(self) -> str:
         """Same meaning, same hash: aliases, key order, note padding and spelled-out defaults do
@@ -97,19 +102,42 @@ class _Command(BaseModel):
 class AdjustPoints(_Command):
     """Add or deduct points (``adjustment``), or set the balance (``balance``, which wins)."""
 
-    customer_id: Identifier
-    adjustment: Annotated[int, Field(ge=-MAX_ADJUSTMENT, le=MAX_ADJUSTMENT)] | None = Field(
-        default=None, validation_alias=AliasChoices("adjustment", "amount")
+    # _delta_or_balance, as the JSON Schema says it: a non-null adjustment, amount or balance.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": [name], "properties": {name: {"type": "integer"}}}
+                for name in ("adjustment", "amount", "balance")
+            ]
+        }
     )
+
+    customer_id: Identifier
+    """The shop's own customer id."""
+    adjustment: Annotated[int, Field(ge=-MAX_ADJUSTMENT, le=MAX_ADJUSTMENT)] | None = Field(
+        default=None,
+        validation_alias=AliasChoices("adjustment", "amount"),
+        json_schema_extra={"not": {"const": 0}},
+    )
+    """Signed delta, non-zero (alias ``amount``); ``adjustment`` or ``balance`` is required."""
     balance: Annotated[int, Field(ge=0, le=MAX_BALANCE)] | None = None
+    """Set the balance to this value; wins when an adjustment is given too."""
     note: Note | None = Field(default=None, validation_alias=AliasChoices("note", "description"))
+    """Stored on the audit entry (alias ``description``); 1..500 characters after trimming."""
     update_lifetime_points: bool = True
+    """Lifetime points move by the applied delta too (never below 0)."""
     lifetime_points: Annotated[int, Field(ge=0, le=MAX_BALANCE)] | None = None
+    """Set lifetime points to this value instead (migrations); wins over update_lifetime_points."""
     send_email: bool = True
+    """Send the points-earned email for an increase, when the customer has an email."""
     expected_revision: Annotated[int, Field(ge=0)] | None = None
+    """Refuse with ``revision_conflict`` unless the account is at this revision."""
     on_insufficient_points: Literal["floor", "reject"] = "floor"
+    """A deduction below zero: ``floor`` the balance at 0 (Mage) or ``reject`` it (Wix)."""
     source: Identifier | None = None
+    """The sending system, for the audit entry."""
     actor: Identifier | None = None
+    """Who asked for it, for the audit entry."""
 
     @model_validator(mode="after")
     def _delta_or_balance(self) -> AdjustPoints:
@@ -124,11 +152,15 @@ class UpsertCustomer(_Command):
     """Create a customer or update the given fields; absent fields keep their stored value."""
 
     customer_id: Identifier
+    """The shop's own customer id."""
     email: Email | None = None
+    """Where the points-earned emails go."""
     phone: Phone | None = None
+    """Used by SMS providers (Postscript) to find the subscriber."""
     first_name: Name | None = None
     last_name: Name | None = None
     excluded: bool | None = None
+    """An excluded customer keeps the balance; every adjustment is refused until included."""
 
 
 class _FieldError(ValueError):

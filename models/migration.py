@@ -15,6 +15,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from models.commands import AdjustPoints, InvalidCommand, UpsertCustomer, parse_command
@@ -41,6 +42,8 @@ class Row:
     line: int
     values: dict[str, Any]
     """Present cells only: an empty cell is an absent value."""
+    cell_errors: tuple[RowError, ...] = ()
+    """Cells that could not be read (left out of ``values``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,14 +57,14 @@ class FileCheck:
         return {error.line for error in self.errors}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class MigrationFile:
     shop_id: str
     content: str
     kind: str
     """``csv`` or ``jsonl``."""
 
-    @property
+    @cached_property
     def migration_id(self) -> str:
         digest = hashlib.sha256(f"{self.shop_id}\0{self.content}".encode()).hexdigest()
         return f"mig-{digest[:20]}"
@@ -155,9 +158,7 @@ def _csv_rows(content: str) -> Iterator[Row | RowError]:
                 values[name] = int(cell)
             else:
                 values[name] = cell
-        yield from errors
-        if not errors:
-            yield Row(line, values)
+        yield Row(line, values, tuple(errors))
 
 
 def _header_errors(names: list[str]) -> list[RowError]:
@@ -230,17 +231,21 @@ def row_commands(
 
 
 def row_errors(row: Row, customer: dict[str, Any], points: dict[str, Any]) -> list[RowError]:
-    """Everything wrong with a row, each naming its column."""
+    """Everything wrong with a row, at most one reason per column."""
+    errors = {error.field: error for error in row.cell_errors}
     if "balance" in row.values and "adjustment" in row.values:
-        return [RowError(row.line, "balance", "give a balance or an adjustment, not both")]
-    if not any(name in row.values for name in POINTS_COLUMNS):
-        return [RowError(row.line, "balance", "a balance or an adjustment is required")]
-    errors: dict[str, RowError] = {}
+        errors.setdefault(
+            "balance", RowError(row.line, "balance", "give a balance or an adjustment, not both")
+        )
+    elif not set(POINTS_COLUMNS) & (row.values.keys() | errors.keys()):
+        errors["balance"] = RowError(row.line, "balance", "a balance or an adjustment is required")
     for model, command in ((UpsertCustomer, customer), (AdjustPoints, points)):
         try:
             parse_command(model, command)
         except InvalidCommand as invalid:
             for error in invalid.errors:
                 field = error["field"]
+                if field in POINTS_COLUMNS and errors.keys() & set(POINTS_COLUMNS):
+                    continue  # the points columns already have their reason
                 errors.setdefault(field, RowError(row.line, field, error["reason"]))
     return list(errors.values())
