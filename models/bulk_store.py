@@ -81,6 +81,7 @@ _UPDATE_ACCOUNT = (
         | {"last_activity_at": bindparam("last_activity_at"), "updated_at": bindparam("now")}
     )
 )
+_CUSTOM_PLANS = text("SET LOCAL plan_cache_mode = force_custom_plan")
 _RESERVE_IDS = text(
     "SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :count)"
 )
@@ -107,6 +108,10 @@ class BulkStore:
         shop_ids = sorted(customers_by_shop.keys() | commands_by_shop.keys())
         if not shop_ids:
             return ChunkState(set(), set(), {}, {}, {})
+        if self._db.dialect.name == "postgresql":
+            # A chunk's lookups list hundreds of keys; a cached generic plan (psycopg prepares
+            # repeated statements) can scan a whole table for them instead of its index.
+            self._db.execute(_CUSTOM_PLANS)
         statement = _LOCK_ACCOUNTS if lock else _ACCOUNTS
         return ChunkState(
             shops=set(self._db.execute(_SHOPS, {"shop_ids": shop_ids}).scalars()),

@@ -95,7 +95,7 @@ class BulkSettings:
     @classmethod
     def from_environment(cls) -> BulkSettings:
         max_commands = _env_count("LOYALTY_BULK_MAX_COMMANDS", 2000)
-        rows = _env_count("LOYALTY_MIGRATION_CHUNK_ROWS", 500)
+        rows = _env_count("LOYALTY_MIGRATION_CHUNK_ROWS", 1000)
         return cls(max_commands=max_commands, migration_chunk_rows=rows)
 
 
