@@ -147,6 +147,7 @@ class RejectedMessage(Base):
     (the key may be missing or malformed) and a key reused with a different payload."""
 
     __tablename__ = "rejected_messages"
+    __table_args__ = (Index(None, "shop_id", "command_id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     command_type: Mapped[str] = mapped_column(String(32))
