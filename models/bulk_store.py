@@ -108,10 +108,7 @@ class BulkStore:
         shop_ids = sorted(customers_by_shop.keys() | commands_by_shop.keys())
         if not shop_ids:
             return ChunkState(set(), set(), {}, {}, {})
-        if self._db.dialect.name == "postgresql":
-            # A chunk's lookups list hundreds of keys; a cached generic plan (psycopg prepares
-            # repeated statements) can scan a whole table for them instead of its index.
-            self._db.execute(_CUSTOM_PLANS)
+        self._plan_each_lookup()
         statement = _LOCK_ACCOUNTS if lock else _ACCOUNTS
         return ChunkState(
             shops=set(self._db.execute(_SHOPS, {"shop_ids": shop_ids}).scalars()),
@@ -135,6 +132,12 @@ class BulkStore:
             },
         )
 
+    def _plan_each_lookup(self) -> None:
+        """Lookups of hundreds of keys, planned with their values: a cached generic plan
+        (psycopg prepares repeated statements) can scan a whole table instead of its index."""
+        if self._db.dialect.name == "postgresql":
+            self._db.execute(_CUSTOM_PLANS)
+
     def _providers(self, shop_ids: list[str]) -> dict[str, list[str]]:
         providers: dict[str, list[str]] = defaultdict(list)
         for row in self._db.execute(_PROVIDERS, {"shop_ids": shop_ids}):
@@ -142,6 +145,7 @@ class BulkStore:
         return {shop_id: sorted(names) for shop_id, names in providers.items()}
 
     def stored_command_ids(self, shop_id: str, command_ids: list[str]) -> set[str]:
+        self._plan_each_lookup()
         return set(
             self._db.execute(
                 _STORED_IDS, {"shop_id": shop_id, "command_ids": command_ids}

@@ -16,7 +16,7 @@ from workers.db import database
 from workers.settings import BulkSettings
 
 _SHOWN_ERRORS = 20
-_POLL_SECONDS = 0.5
+_POLL_SECONDS = 1.0
 _STALL_WARNING_SECONDS = 60
 
 
