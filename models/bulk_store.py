@@ -8,7 +8,18 @@ from collections.abc import Iterable
 from typing import Any
 
 from psycopg.types.json import Json
-from sqlalchemy import JSON, Connection, Table, bindparam, func, insert, select, text, update
+from sqlalchemy import (
+    JSON,
+    Connection,
+    Result,
+    Table,
+    bindparam,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 
 from models.adjustments import Points
 from models.bulk import ChunkPlan, ChunkState, Key, WorkingAccount
@@ -47,10 +58,9 @@ _ACCOUNTS = (
     .select_from(accounts.outerjoin(tiers, tiers.c.id == accounts.c.tier_id))
     .where(
         accounts.c.shop_id == bindparam("shop_id"),
-        accounts.c.customer_id.in_(bindparam("customer_ids", expanding=True)),
+        accounts.c.customer_id.in_(bindparam("keys", expanding=True)),
     )
-    # Locks are taken in id order, so two chunks sharing accounts cannot deadlock each other.
-    .order_by(accounts.c.id)
+    .order_by(accounts.c.customer_id)
 )
 _LOCK_ACCOUNTS = _ACCOUNTS.with_for_update(of=accounts)
 
@@ -58,7 +68,7 @@ _STORED = select(
     processed_commands.c.command_id, processed_commands.c.payload_hash, processed_commands.c.result
 ).where(
     processed_commands.c.shop_id == bindparam("shop_id"),
-    processed_commands.c.command_id.in_(bindparam("command_ids", expanding=True)),
+    processed_commands.c.command_id.in_(bindparam("keys", expanding=True)),
 )
 _SHOPS = select(shops.c.id).where(shops.c.id.in_(bindparam("shop_ids", expanding=True)))
 _SHOPS_WITH_TIERS = (
@@ -81,16 +91,51 @@ _UPDATE_ACCOUNT = (
         | {"last_activity_at": bindparam("last_activity_at"), "updated_at": bindparam("now")}
     )
 )
-_CUSTOM_PLANS = text("SET LOCAL plan_cache_mode = force_custom_plan")
+# PostgreSQL: a chunk's thousand keys are looked up one by one in their index. Written as
+# ``IN (...)``, a table that grew by a million rows since its last ANALYZE is thought small and
+# scanned whole for every chunk; a LATERAL subquery with LIMIT cannot be planned that way.
+_EACH_KEY = "FROM unnest(CAST(:keys AS varchar[])) AS wanted(key) CROSS JOIN LATERAL"
+_PG_ACCOUNTS = f"""
+    SELECT a.id, a.shop_id, a.customer_id, a.balance, a.lifetime, a.earned, a.redeemed,
+           a.adjusted, a.revision, a.excluded, a.email, a.phone, a.first_name, a.last_name,
+           a.last_activity_at, t.name AS tier_name, t.threshold AS tier_threshold
+      {_EACH_KEY} (SELECT * FROM accounts
+                    WHERE shop_id = :shop_id AND customer_id = wanted.key LIMIT 1 {{lock}}) AS a
+      LEFT JOIN tiers AS t ON t.id = a.tier_id
+"""
+_PG_STORED = text(
+    f"""SELECT p.command_id, p.payload_hash, p.result
+      {_EACH_KEY} (SELECT command_id, payload_hash, result FROM processed_commands
+                    WHERE shop_id = :shop_id AND command_id = wanted.key LIMIT 1) AS p"""
+)
+_PG_STORED_IDS = text(
+    f"""SELECT p.command_id
+      {_EACH_KEY} (SELECT command_id FROM processed_commands
+                    WHERE shop_id = :shop_id AND command_id = wanted.key LIMIT 1) AS p"""
+)
+# Sorted keys, so locks are taken in one order and two chunks sharing accounts cannot deadlock.
+_LOOKUPS = {
+    "postgresql": {
+        "accounts": text(_PG_ACCOUNTS.format(lock="")),
+        "locked accounts": text(_PG_ACCOUNTS.format(lock="FOR UPDATE")),
+        "stored": _PG_STORED,
+        "stored ids": _PG_STORED_IDS,
+    },
+}
+_STORED_IDS = select(processed_commands.c.command_id).where(
+    processed_commands.c.shop_id == bindparam("shop_id"),
+    processed_commands.c.command_id.in_(bindparam("keys", expanding=True)),
+)
+
 _RESERVE_IDS = text(
     "SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :count)"
 )
-
-
-_STORED_IDS = select(processed_commands.c.command_id).where(
-    processed_commands.c.shop_id == bindparam("shop_id"),
-    processed_commands.c.command_id.in_(bindparam("command_ids", expanding=True)),
-)
+_PORTABLE_LOOKUPS = {
+    "accounts": _ACCOUNTS,
+    "locked accounts": _LOCK_ACCOUNTS,
+    "stored": _STORED,
+    "stored ids": _STORED_IDS,
+}
 
 Outcome = tuple[str, str, str | None, bool | None]
 """A stored result's command type, status, error code and, for an upsert, whether it created."""
@@ -108,8 +153,7 @@ class BulkStore:
         shop_ids = sorted(customers_by_shop.keys() | commands_by_shop.keys())
         if not shop_ids:
             return ChunkState(set(), set(), {}, {}, {})
-        self._plan_each_lookup()
-        statement = _LOCK_ACCOUNTS if lock else _ACCOUNTS
+        accounts_lookup = "locked accounts" if lock else "accounts"
         return ChunkState(
             shops=set(self._db.execute(_SHOPS, {"shop_ids": shop_ids}).scalars()),
             shops_with_tiers=set(
@@ -119,24 +163,18 @@ class BulkStore:
             accounts={
                 (shop_id, row.customer_id): _working_account(row)
                 for shop_id, customer_ids in customers_by_shop.items()
-                for row in self._db.execute(
-                    statement, {"shop_id": shop_id, "customer_ids": customer_ids}
-                )
+                for row in self._lookup(accounts_lookup, shop_id, customer_ids)
             },
             stored={
                 (shop_id, row.command_id): (row.payload_hash, row.result)
                 for shop_id, command_ids in commands_by_shop.items()
-                for row in self._db.execute(
-                    _STORED, {"shop_id": shop_id, "command_ids": command_ids}
-                )
+                for row in self._lookup("stored", shop_id, command_ids)
             },
         )
 
-    def _plan_each_lookup(self) -> None:
-        """Lookups of hundreds of keys, planned with their values: a cached generic plan
-        (psycopg prepares repeated statements) can scan a whole table instead of its index."""
-        if self._db.dialect.name == "postgresql":
-            self._db.execute(_CUSTOM_PLANS)
+    def _lookup(self, name: str, shop_id: str, keys: list[str]) -> Result[Any]:
+        statements = _LOOKUPS.get(self._db.dialect.name, _PORTABLE_LOOKUPS)
+        return self._db.execute(statements[name], {"shop_id": shop_id, "keys": keys})
 
     def _providers(self, shop_ids: list[str]) -> dict[str, list[str]]:
         providers: dict[str, list[str]] = defaultdict(list)
@@ -145,12 +183,7 @@ class BulkStore:
         return {shop_id: sorted(names) for shop_id, names in providers.items()}
 
     def stored_command_ids(self, shop_id: str, command_ids: list[str]) -> set[str]:
-        self._plan_each_lookup()
-        return set(
-            self._db.execute(
-                _STORED_IDS, {"shop_id": shop_id, "command_ids": command_ids}
-            ).scalars()
-        )
+        return set(self._lookup("stored ids", shop_id, command_ids).scalars())
 
     def outcomes(self, shop_id: str, command_id_prefix: str) -> Counter[Outcome]:
         """How the commands whose ids start with the prefix ended, counted, including the
