@@ -20,6 +20,7 @@ from models.handlers import utc_now
 from models.side_effects import retry_delay
 from tasks.commands import COMMAND_TASK_OPTIONS
 from workers.db import database
+from workers.pii import MaskingTask
 from workers.settings import SideEffectSettings
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ class GiveUp(Exception):
         self.error = error
 
 
-class SideEffectTask(Task):  # type: ignore[type-arg]
+class SideEffectTask(MaskingTask):
     """Anything unforeseen still ends as a dead letter instead of vanishing."""
 
     def on_failure(

@@ -9,9 +9,10 @@ import logging
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import after_setup_logger, after_setup_task_logger, worker_process_init
 
 from workers.db import database
+from workers.pii import MaskingLogFilter
 
 app = Celery(
     "loyalty",
@@ -38,3 +39,10 @@ logging.getLogger("httpx").setLevel(logging.WARNING)
 @worker_process_init.connect
 def _renew_engine_after_fork(**_: Any) -> None:
     database.after_fork()
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _mask_emails_in_worker_logs(logger: logging.Logger, **_: Any) -> None:
+    for handler in logger.handlers:
+        handler.addFilter(MaskingLogFilter())

@@ -183,9 +183,18 @@ def _publish_and_report(
     wait: bool,
     timeout: float,
 ) -> None:
-    """Options left out are left out of the command, so the contract's defaults apply."""
+    """Options left out are left out of the command, so the contract's defaults apply. A command
+    the publisher finds invalid is not sent: the error names each field, exit status 1."""
+    from models.commands import InvalidCommand
+    from workers.publisher import PublishError
+
     command = {key: value for key, value in command.items() if value is not None}
-    pending = publish(command)
+    try:
+        pending = publish(command)
+    except InvalidCommand as invalid:
+        raise click.ClickException(f"invalid command, nothing was sent: {invalid}") from None
+    except PublishError as failure:
+        raise click.ClickException(str(failure)) from None
     if not wait:
         click.echo(f"published command {command['command_id']} (task {pending.id})")
         return

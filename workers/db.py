@@ -20,7 +20,8 @@ def build_engine(url: str) -> Engine:
         return _sqlite_engine(url)
     # No pre-ping: it costs a round trip per command. A dead connection raises OperationalError,
     # the pool drops it and the task retries.
-    return create_engine(url, pool_size=2, max_overflow=4, pool_recycle=1800)
+    # Parameters stay out of error messages: an upsert's carry the customer's email and phone.
+    return create_engine(url, pool_size=2, max_overflow=4, pool_recycle=1800, hide_parameters=True)
 
 
 def _sqlite_engine(url: str) -> Engine:

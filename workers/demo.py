@@ -17,7 +17,7 @@ from celery.exceptions import TimeoutError as ResultTimeout
 
 from workers.db import database
 from workers.process import WorkerProcess
-from workers.publisher import publish_adjustment, publish_customer_upsert
+from workers.publisher import ADJUST_POINTS_TASK, UPSERT_CUSTOMER_TASK, publish
 
 
 def run_demo(timeout: float) -> int:
@@ -36,8 +36,9 @@ def run_demo(timeout: float) -> int:
 def _tour(shop_id: str, timeout: float) -> int:
     def send(title: str, command: dict[str, Any], upsert: bool = False) -> dict[str, Any]:
         command = {"command_id": str(uuid.uuid4()), "shop_id": shop_id, **command}
-        publish = publish_customer_upsert if upsert else publish_adjustment
-        result: dict[str, Any] = publish(command).get(timeout=timeout)
+        # Sent as they are, unvalidated, so the tour shows the worker's own rejections too.
+        task_name = UPSERT_CUSTOMER_TASK if upsert else ADJUST_POINTS_TASK
+        result: dict[str, Any] = publish(task_name, command).get(timeout=timeout)
         print(f"{title}\n  sent    {_compact(command)}\n  result  {_summary(result)}\n")
         return result
 

@@ -8,11 +8,14 @@ text, keeping just enough for support staff to recognise a customer (``j***@e***
 
 The worker side is the app's task base class, :class:`MaskingTask` (set in ``workers.app``): its
 request masks the argument reprs whatever the publisher sent (a non-Python publisher may send
-none, or the raw values), and its result is shown through :func:`masked_repr`.
+none, or the raw values) and the exception text of failure events, and its result is shown
+through :func:`masked_repr`. :class:`MaskingLogFilter`, on the worker's log handlers, masks any
+email address a log line or traceback quotes.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -38,6 +41,11 @@ def masked_repr(value: Any, maxlen: int = REPR_MAXSIZE) -> str:
     """Celery's truncated repr of ``mask(value)``. Only the part that fits in ``maxlen`` is
     masked, so a chunk of thousands of commands costs no more than a short one."""
     return saferepr(_mask(value, limit=maxlen), maxlen)
+
+
+def mask_text(text: str) -> str:
+    """``text`` with every email address in it masked."""
+    return _EMAIL_IN_TEXT.sub(lambda found: mask_email(found.group()), text)
 
 
 def mask_email(address: str) -> str:
@@ -67,7 +75,7 @@ def _mask(value: Any, limit: int | None) -> Any:
         masked = [_mask(item, limit) for item in (value if limit is None else value[: limit + 1])]
         return masked if isinstance(value, list) else tuple(masked)
     if isinstance(value, str):
-        return _EMAIL_IN_TEXT.sub(lambda found: mask_email(found.group()), value)
+        return mask_text(value)
     return value
 
 
@@ -94,6 +102,13 @@ class MaskedRequest(Request):
 
     def info(self, safe: bool = False) -> Any:
         return super().info(safe=True)
+
+    def send_event(self, type: str, **fields: Any) -> None:
+        # A failure's or a retry's exception may quote an address (SQL parameters, a refusal).
+        for name in ("exception", "traceback"):
+            if isinstance(fields.get(name), str):
+                fields[name] = mask_text(fields[name])
+        super().send_event(type, **fields)
 
 
 class MaskedResult:
@@ -126,3 +141,20 @@ class MaskingTask(Task):  # type: ignore[type-arg]
         # The worker's tracer has pushed the request already (like Task.__call__ would).
         result = self.run(*args, **kwargs)
         return result if self.request.is_eager else MaskedResult(result)
+
+
+class MaskingLogFilter(logging.Filter):
+    """Masks email addresses in whatever a log handler writes, message and traceback alike: an
+    error can quote one (an SMTP refusal names the recipient, a database error its parameters).
+    ``workers.app`` puts it on the worker's handlers."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = mask_text(message)
+        if masked != message:
+            record.msg, record.args = masked, ()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = mask_text(record.exc_text)
+        return True

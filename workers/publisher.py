@@ -18,6 +18,7 @@ from typing import Any, Literal, overload
 from celery import Celery
 from celery.exceptions import TimeoutError as ResultTimeout
 from celery.result import AsyncResult
+from kombu.exceptions import OperationalError as KombuOperationalError
 from pydantic import BaseModel
 
 from celeryconfig import ADJUSTMENTS_QUEUE
@@ -32,6 +33,12 @@ DEFAULT_TIMEOUT = 30.0
 """Seconds to wait for a result when ``wait=True``."""
 CONFIRM_TIMEOUT = 10.0
 """Seconds a RabbitMQ publish waits for the broker's confirm before it raises."""
+
+
+class PublishError(Exception):
+    """The command was not published: the broker stayed unreachable through every retry, refused
+    the message (RabbitMQ's negative confirm) or never confirmed it. Publishing it again is safe:
+    under the same ``command_id`` it is applied once."""
 
 
 class CommandTimeout(ResultTimeout):
@@ -55,18 +62,26 @@ def publish(task_name: str, payload: Any, *, app: Celery | None = None) -> Async
         payload = payload.model_dump(mode="json", exclude_none=True)
     celery = app or default_app
     args = [payload]
-    return celery.send_task(
-        task_name,
-        args=args,
-        queue=ADJUSTMENTS_QUEUE,
-        routing_key=ADJUSTMENTS_QUEUE,
-        serializer="json",
-        argsrepr=masked_repr(args),
-        kwargsrepr="{}",
-        retry=True,
-        retry_policy=celery.conf.task_publish_retry_policy,
-        confirm_timeout=CONFIRM_TIMEOUT,
-    )
+    try:
+        return celery.send_task(
+            task_name,
+            args=args,
+            queue=ADJUSTMENTS_QUEUE,
+            routing_key=ADJUSTMENTS_QUEUE,
+            serializer="json",
+            argsrepr=masked_repr(args),
+            kwargsrepr="{}",
+            retry=True,
+            retry_policy=celery.conf.task_publish_retry_policy,
+            confirm_timeout=CONFIRM_TIMEOUT,
+        )
+    except KombuOperationalError as failure:
+        cause = failure.__cause__ or failure
+        command_id = payload.get("command_id") if isinstance(payload, dict) else None
+        raise PublishError(
+            f"{task_name} command {command_id!r} was not published: "
+            f"{type(cause).__name__}: {cause}".rstrip(": ")
+        ) from failure
 
 
 @overload
