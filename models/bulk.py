@@ -29,7 +29,6 @@ from models.commands import (
 from models.errors import (
     Rejection,
     customer_not_found,
-    idempotency_conflict,
     unknown_shop,
 )
 from models.side_effects import owed_side_effects, sync_task_name
@@ -250,15 +249,15 @@ class _Planner:
                 return self._record_rejection(
                     UPSERT_CUSTOMER, command, payload_hash, unknown_shop(command.shop_id)
                 )
-            account = WorkingAccount(None, command.shop_id, command.customer_id, Points())
-            account.created = True
+            account = WorkingAccount(
+                None, command.shop_id, command.customer_id, Points(), created=True, changed=True
+            )
             self.plan.accounts[key] = account
         for name in ("email", "phone", "first_name", "last_name", "excluded"):
             value = getattr(command, name)
             if value is not None and value != getattr(account, name):
                 setattr(account, name, value)
                 account.changed = True
-        account.changed = account.changed or created
         result = results.customer_upserted(command, account, created=created)
         self._store(UPSERT_CUSTOMER, command, payload_hash, result)
         return result
@@ -271,20 +270,20 @@ class _Planner:
         stored_hash: str,
         stored_result: dict[str, Any],
     ) -> dict[str, Any]:
-        if stored_hash == payload_hash:
-            return stored_result
-        result = results.rejected(
+        result, conflict = results.replayed(
             command.shop_id,
             command.command_id,
-            idempotency_conflict(command.command_id, stored_result["status"]),
+            stored_result,
+            same_payload=stored_hash == payload_hash,
         )
-        self._reject_message(
-            command_type,
-            command.shop_id,
-            command.command_id,
-            command.model_dump(mode="json"),
-            result,
-        )
+        if conflict:
+            self._reject_message(
+                command_type,
+                command.shop_id,
+                command.command_id,
+                command.model_dump(mode="json"),
+                result,
+            )
         return result
 
     def _record_rejection(

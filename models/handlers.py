@@ -23,7 +23,7 @@ from models.commands import (
     parse_command,
     salvage_key,
 )
-from models.errors import Rejection, customer_not_found, idempotency_conflict, unknown_shop
+from models.errors import Rejection, customer_not_found, unknown_shop
 from models.side_effects import owed_side_effects
 from models.unit_of_work import UnitOfWork
 
@@ -229,13 +229,11 @@ def _replay(
     stored_hash: str | None,
     stored_result: dict[str, Any],
 ) -> dict[str, Any]:
-    if stored_hash == payload_hash:
-        return stored_result
-    result = results.rejected(
-        command.shop_id,
-        command.command_id,
-        idempotency_conflict(command.command_id, stored_result["status"]),
+    result, conflict = results.replayed(
+        command.shop_id, command.command_id, stored_result, same_payload=stored_hash == payload_hash
     )
+    if not conflict:
+        return result
     uow.store.record_rejected_message(
         command_type=command_type,
         shop_id=command.shop_id,

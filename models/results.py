@@ -9,7 +9,7 @@ from typing import Any
 
 from models.adjustments import Adjustment, Points
 from models.commands import UpsertCustomer
-from models.errors import Rejection
+from models.errors import Rejection, idempotency_conflict
 
 APPLIED = "applied"
 REJECTED = "rejected"
@@ -72,6 +72,17 @@ def applied(
         },
         "account": account,
     }
+
+
+def replayed(
+    shop_id: str, command_id: str, stored_result: dict[str, Any], *, same_payload: bool
+) -> tuple[dict[str, Any], bool]:
+    """A command id seen before: its stored result for the same payload, else an
+    ``idempotency_conflict`` (then True: record it as a refused attempt, the key stays claimed)."""
+    if same_payload:
+        return stored_result, False
+    conflict = idempotency_conflict(command_id, stored_result["status"])
+    return rejected(shop_id, command_id, conflict), True
 
 
 def rejected(shop_id: str | None, command_id: str | None, rejection: Rejection) -> dict[str, Any]:
