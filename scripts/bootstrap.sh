@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Create .venv with Python 3.11+ and install the project (extras as arguments, e.g. "dev").
+# Create .venv with Python 3.11+ and install the project (extras as arguments, e.g. "dev"), at the
+# exact versions in constraints.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,8 +18,8 @@ if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
 stamp=".venv/.installed${extras:+-$extras}"
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e ".${extras:+[$extras]}"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt "$stamp" ]; then
+  .venv/bin/python -m pip install --quiet --constraint constraints.txt pip
+  .venv/bin/python -m pip install --quiet --constraint constraints.txt -e ".${extras:+[$extras]}"
   touch "$stamp"
 fi

@@ -91,7 +91,11 @@ def close_app(app: Celery) -> None:
     if app.conf.result_backend != "disabled":
         # An AsyncResult still pending unsubscribes when collected: let it, before closing.
         gc.collect()
-        app.backend.result_consumer.stop()
+        consumer = app.backend.result_consumer
+        consumer.stop()
+        # A result collected after this would reconnect just to unsubscribe, and leave that
+        # socket open: there is nothing left to unsubscribe from.
+        consumer.subscribed_to.clear()
         app.backend.client.connection_pool.disconnect()
 
 
