@@ -16,10 +16,11 @@ from models.side_effects import (
     SEND_POINTS_EARNED_EMAIL,
     sync_task_name,
 )
-from workers.settings import Settings, SideEffectSettings
+from workers.settings import RedeliverySettings, Settings, SideEffectSettings
 
 _settings = Settings.from_environment()
 _side_effects = SideEffectSettings.from_environment()
+_redelivery = RedeliverySettings.from_environment()
 
 ADJUSTMENTS_QUEUE = "loyalty.adjustments"
 # Bulk chunks (merchant migrations) have their own queue and workers, so a migration of millions of
@@ -32,11 +33,12 @@ SYNC_QUEUES = {provider: f"loyalty.sync.{provider}" for provider in PROVIDERS}
 # Side effects, one queue each, so one provider's outage delays nobody else.
 SIDE_EFFECT_QUEUES = (TIERS_QUEUE, EMAILS_QUEUE, *SYNC_QUEUES.values(), OUTBOX_QUEUE)
 
-# Longest a task may run, and longest a retry may wait. Both stay far below the visibility timeout,
-# or Redis would hand the same message to a second worker while the first still holds it.
-TASK_TIME_LIMIT = 120
-RETRY_BACKOFF_MAX = 300
-VISIBILITY_TIMEOUT = 3600
+# A message held by a worker that died is handed to another within LOYALTY_REDELIVERY_BOUND: on
+# Redis after the visibility timeout, found by a sweep every restore interval; on RabbitMQ as soon
+# as the connection drops. Nothing holds a message longer: tasks are limited to half the visibility
+# timeout, and no message carries a countdown or an ETA (waits live on outbox rows).
+VISIBILITY_TIMEOUT = _redelivery.visibility_timeout
+TASK_TIME_LIMIT = _redelivery.task_time_limit
 
 broker_url = _settings.broker_url
 result_backend = _settings.result_backend
@@ -93,10 +95,12 @@ task_acks_on_timeout = False
 worker_prefetch_multiplier = 1
 worker_cancel_long_running_tasks_on_connection_loss = True
 task_time_limit = TASK_TIME_LIMIT
-task_soft_time_limit = TASK_TIME_LIMIT - 20
+task_soft_time_limit = _redelivery.task_soft_time_limit
 
 _network_broker_options = {
     "visibility_timeout": VISIBILITY_TIMEOUT,
+    "unacked_restore_interval": _redelivery.restore_interval,
+    "unacked_restore_throttle": 1,
     "socket_timeout": 10,
     "socket_connect_timeout": 5,
     "socket_keepalive": True,

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, delete, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from models.side_effects import OutboxEntry
+from models.side_effects import SYNC_TASK_PREFIX, OutboxEntry
 from models.tables import (
     accounts,
     dead_letters,
@@ -55,17 +55,36 @@ class SideEffectStore:
     # The outbox ---------------------------------------------------------------------------------
 
     def claim_for_relay(
-        self, now: datetime, *, grace: timedelta, redispatch_after: timedelta, limit: int
+        self,
+        now: datetime,
+        *,
+        grace: timedelta,
+        sync_delay: timedelta,
+        redispatch_after: timedelta,
+        limit: int,
     ) -> list[OutboxEntry]:
-        """Rows owed but never published (older than ``grace``, so the committing worker's own
-        publish is not raced), and rows published so long ago that the message must be lost.
-        SKIP LOCKED lets several relays share the work without waiting on each other."""
+        """Rows due and not in flight, and rows in flight for so long that their message must be
+        lost. A new row is due after ``grace`` (the committing worker publishes it at once; the
+        relay must not race it), a new sync after ``sync_delay`` (so a burst of adjustments to
+        one customer is pushed once; the relay alone publishes syncs), a retried or postponed
+        row at its ``next_attempt_at``. SKIP LOCKED lets several relays share the work."""
+        is_sync = outbox.c.task_name.startswith(SYNC_TASK_PREFIX)
+        first_due = or_(
+            and_(is_sync, outbox.c.created_at <= now - sync_delay),
+            and_(~is_sync, outbox.c.created_at <= now - grace),
+        )
         query = (
             select(outbox.c.id, outbox.c.task_name)
             .where(
                 outbox.c.completed_at.is_(None),
                 or_(
-                    and_(outbox.c.dispatched_at.is_(None), outbox.c.created_at < now - grace),
+                    and_(
+                        outbox.c.dispatched_at.is_(None),
+                        or_(
+                            outbox.c.next_attempt_at <= now,
+                            and_(outbox.c.next_attempt_at.is_(None), first_due),
+                        ),
+                    ),
                     outbox.c.dispatched_at < now - redispatch_after,
                 ),
             )
@@ -110,20 +129,23 @@ class SideEffectStore:
             .values(completed_at=now, outcome=outcome[:200])
         )
 
-    def record_failure(self, outbox_id: int, error: str, now: datetime) -> int:
-        """Counts a failed attempt; returns the attempts so far. Marking the row as dispatched
-        now keeps the relay from re-publishing it while its retry waits."""
+    def record_failure(self, outbox_id: int, error: str) -> int:
+        """Counts a failed attempt; returns the attempts so far."""
         attempts: int = self._db.execute(
             update(outbox)
             .where(outbox.c.id == outbox_id)
-            .values(attempts=outbox.c.attempts + 1, last_error=error, dispatched_at=now)
+            .values(attempts=outbox.c.attempts + 1, last_error=error)
             .returning(outbox.c.attempts)
         ).scalar_one()
         return attempts
 
-    def postpone(self, outbox_id: int, now: datetime) -> None:
-        """A wait that is not a failure (our own rate limit): only keep the relay away."""
-        self._db.execute(update(outbox).where(outbox.c.id == outbox_id).values(dispatched_at=now))
+    def postpone(self, outbox_id: int, until: datetime) -> None:
+        """Out of flight until ``until``, when the relay publishes it again."""
+        self._db.execute(
+            update(outbox)
+            .where(outbox.c.id == outbox_id)
+            .values(dispatched_at=None, next_attempt_at=until)
+        )
 
     def dead_letter(self, row: OutboxRow, error: str, attempts: int, now: datetime) -> None:
         self._db.execute(
@@ -177,7 +199,13 @@ class SideEffectStore:
         reopened = self._db.execute(
             update(outbox)
             .where(outbox.c.id.in_(outbox_ids))
-            .values(completed_at=None, outcome=None, attempts=0, dispatched_at=None)
+            .values(
+                completed_at=None,
+                outcome=None,
+                attempts=0,
+                dispatched_at=None,
+                next_attempt_at=now,
+            )
             .returning(outbox.c.id, outbox.c.task_name)
         )
         return sorted((OutboxEntry(row.id, row.task_name) for row in reopened), key=lambda e: e.id)
@@ -317,7 +345,17 @@ class SideEffectStore:
 
     # Emails -------------------------------------------------------------------------------------
 
-    def claim_email(
+    def email_status(self, transaction_id: uuid.UUID) -> str | None:
+        """What became of the transaction's email: None when it was never handed to the SMTP
+        server (or the server refused it), else sending, sent or unknown."""
+        status = self._db.execute(
+            select(email_deliveries.c.status).where(
+                email_deliveries.c.transaction_id == transaction_id
+            )
+        ).scalar_one_or_none()
+        return None if status in (None, "failed") else str(status)
+
+    def record_hand_over(
         self,
         *,
         transaction_id: uuid.UUID,
@@ -326,20 +364,15 @@ class SideEffectStore:
         recipient: str,
         message_id: str,
         now: datetime,
-    ) -> str | None:
-        """Claims the transaction's email; returns None when claimed, else the status of the
-        earlier claim. A refused attempt ("failed") may be claimed again."""
-        existing = self._db.execute(
-            select(email_deliveries.c.status)
-            .where(email_deliveries.c.transaction_id == transaction_id)
-            .with_for_update()
-        ).scalar_one_or_none()
-        if existing is not None and existing != "failed":
-            return str(existing)
-        if existing is not None:
-            self._db.execute(
-                delete(email_deliveries).where(email_deliveries.c.transaction_id == transaction_id)
+    ) -> None:
+        """The email is about to be handed to the SMTP server: from this commit on it is never
+        sent again unless the server refuses it ("failed", which a later attempt replaces)."""
+        self._db.execute(
+            delete(email_deliveries).where(
+                email_deliveries.c.transaction_id == transaction_id,
+                email_deliveries.c.status == "failed",
             )
+        )
         self._db.execute(
             insert(email_deliveries).values(
                 transaction_id=transaction_id,
@@ -352,7 +385,6 @@ class SideEffectStore:
                 updated_at=now,
             )
         )
-        return None
 
     def finish_email(self, transaction_id: uuid.UUID, status: str, now: datetime) -> None:
         self._db.execute(

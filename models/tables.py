@@ -162,9 +162,9 @@ class RejectedMessage(Base):
 class OutboxMessage(Base):
     """A side effect owed by a committed transaction, written in that same transaction.
 
-    ``dispatched_at`` says a task message was published; ``completed_at`` says the task finished
-    (done, skipped or dead-lettered). The relay re-publishes rows that are owed but unpublished,
-    and rows published so long ago that their message must have been lost."""
+    ``dispatched_at`` says a task message is in flight; ``completed_at`` says the task finished
+    (done, skipped or dead-lettered). The relay publishes rows that are owed, not in flight and
+    due, and rows in flight so long that their message must have been lost."""
 
     __tablename__ = "outbox"
     __table_args__ = (
@@ -186,6 +186,8 @@ class OutboxMessage(Base):
     revision: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime]
     dispatched_at: Mapped[datetime | None]
+    # When the relay publishes it again: after a failed attempt or a rate-limit wait.
+    next_attempt_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     last_error: Mapped[str | None] = mapped_column(Text)
     completed_at: Mapped[datetime | None]
@@ -242,14 +244,16 @@ class SyncState(Base):
 
 
 class EmailDelivery(Base):
-    """The claim that makes a points-earned email go out at most once per transaction."""
+    """Written just before a points-earned email is handed to the SMTP server, so it goes out
+    at most once per transaction (and is sent again only if the server refused it)."""
 
     __tablename__ = "email_deliveries"
 
     transaction_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     shop_id: Mapped[str] = mapped_column(String(ID_LENGTH))
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
-    # sending (claimed), sent, failed (refused: may be tried again), unknown (may have arrived)
+    # sending (being handed over, or the sender died: may have arrived), sent, failed (refused:
+    # may be tried again), unknown (the reply was lost: may have arrived)
     status: Mapped[str] = mapped_column(String(16))
     recipient: Mapped[str] = mapped_column(String(320))
     message_id: Mapped[str] = mapped_column(String(200))

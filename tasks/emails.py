@@ -1,12 +1,17 @@
-"""The points-earned email, at most once per transaction.
+"""The points-earned email: at least once up to the hand-over, at most once after it.
 
-The delivery is claimed (and committed) before the SMTP conversation starts. A refusal releases
-the claim so a later attempt may send; a conversation that broke after the message was handed over
-leaves it "unknown" and it is never sent again: a missing email is better than a double one.
+The outbox row stays locked for the whole SMTP conversation, so two deliveries of one side effect
+never talk to the server at the same time. The delivery is recorded, in a transaction of its own,
+only once the whole message but its end-of-data marker has gone out. A process that dies before
+then has recorded nothing, and the server drops the unfinished message: the next attempt sends it.
+One that dies after it leaves the delivery "sending", and a conversation that broke after the hand-
+over leaves it "unknown": neither is ever sent again, because a missing email is better than a
+double one. A refusal from the server releases the delivery for a retry.
 """
 
 from __future__ import annotations
 
+from email.message import EmailMessage
 from typing import Any
 
 from celery import Task
@@ -14,8 +19,8 @@ from celery import Task
 from celeryconfig import EMAILS_QUEUE
 from models.emails import PointsEarnedEmail, render_points_earned
 from models.handlers import utc_now
+from models.side_effect_store import OutboxRow
 from models.side_effects import SEND_POINTS_EARNED_EMAIL
-from models.unit_of_work import UnitOfWork
 from tasks.side_effects import GiveUp, TryAgain, perform, side_effect_options
 from workers.app import app
 from workers.db import database
@@ -24,68 +29,74 @@ from workers.mailer import EmailNotSent, EmailOutcomeUnknown, SmtpSettings, send
 
 @app.task(name=SEND_POINTS_EARNED_EMAIL, **side_effect_options(EMAILS_QUEUE))
 def send_points_earned_email(self: Task[Any, Any], outbox_id: int) -> str:
-    return perform(self, outbox_id, _send)
+    return perform(outbox_id, _send)
 
 
 def _send(outbox_id: int) -> str:
     settings = SmtpSettings.from_environment()
-    uow = database.unit_of_work()
-    with uow:
+    refused: EmailNotSent | None = None
+    with database.unit_of_work() as uow:
         row = uow.side_effects.lock_pending(outbox_id)
         if row is None or row.account_id is None:
             return "already done"
         assert row.transaction_id is not None
+        earlier = uow.side_effects.email_status(row.transaction_id)
         account: Any = uow.side_effects.account_state(row.account_id)
-        entry = uow.side_effects.ledger_entry(row.transaction_id)
-        if not account.email:
-            return _complete(uow, outbox_id, "skipped: no email on file")
-        message = render_points_earned(
-            PointsEarnedEmail(
-                transaction_id=str(row.transaction_id),
-                shop_name=account.shop_name or account.shop_id,
-                sender=account.email_from or settings.default_sender,
-                recipient=account.email,
-                first_name=account.first_name,
-                points=entry.applied,
-                balance=entry.balance_after,
-                lifetime_points=entry.lifetime_after,
-                tier=account.tier_name,
-            )
+        if earlier is not None:
+            outcome = f"skipped: delivery already {earlier}"
+        elif not account.email:
+            outcome = "skipped: no email on file"
+        else:
+            message = _render(uow.side_effects.ledger_entry(row.transaction_id), account, settings)
+            try:
+                send_email(
+                    message,
+                    settings,
+                    before_hand_over=lambda: _hand_over(row, account.email, message["Message-ID"]),
+                )
+                status, outcome = "sent", "sent"
+            except EmailOutcomeUnknown as unknown:
+                status, outcome = "unknown", f"unknown: {unknown}"
+            except EmailNotSent as error:
+                refused, status = error, "failed"
+            uow.side_effects.finish_email(row.transaction_id, status, utc_now())
+        if refused is None:
+            uow.side_effects.complete(outbox_id, outcome, utc_now())
+        uow.commit()
+    if refused is None:
+        return outcome
+    if refused.permanent:
+        raise GiveUp(str(refused))
+    raise TryAgain(str(refused))
+
+
+def _render(entry: Any, account: Any, settings: SmtpSettings) -> EmailMessage:
+    return render_points_earned(
+        PointsEarnedEmail(
+            transaction_id=str(entry.transaction_id),
+            shop_name=account.shop_name or account.shop_id,
+            sender=account.email_from or settings.default_sender,
+            recipient=account.email,
+            first_name=account.first_name,
+            points=entry.applied,
+            balance=entry.balance_after,
+            lifetime_points=entry.lifetime_after,
+            tier=account.tier_name,
         )
-        earlier = uow.side_effects.claim_email(
+    )
+
+
+def _hand_over(row: OutboxRow, recipient: str, message_id: str) -> None:
+    """Committed before the end-of-data marker leaves: the point of no resend."""
+    assert row.account_id is not None
+    assert row.transaction_id is not None
+    with database.unit_of_work() as uow:
+        uow.side_effects.record_hand_over(
             transaction_id=row.transaction_id,
             shop_id=row.shop_id,
             account_id=row.account_id,
-            recipient=account.email,
-            message_id=str(message["Message-ID"]),
+            recipient=recipient,
+            message_id=str(message_id),
             now=utc_now(),
         )
-        if earlier is not None:
-            return _complete(uow, outbox_id, f"skipped: delivery already {earlier}")
         uow.commit()
-
-    try:
-        send_email(message, settings)
-    except EmailNotSent as refused:
-        _settle(outbox_id, row.transaction_id, "failed", outcome=None)
-        if refused.permanent:
-            raise GiveUp(str(refused)) from None
-        raise TryAgain(str(refused)) from None
-    except EmailOutcomeUnknown as unknown:
-        return _settle(outbox_id, row.transaction_id, "unknown", outcome=f"unknown: {unknown}")
-    return _settle(outbox_id, row.transaction_id, "sent", outcome="sent")
-
-
-def _settle(outbox_id: int, transaction_id: Any, status: str, *, outcome: str | None) -> str:
-    with database.unit_of_work() as uow:
-        uow.side_effects.finish_email(transaction_id, status, utc_now())
-        if outcome is not None:
-            uow.side_effects.complete(outbox_id, outcome, utc_now())
-        uow.commit()
-    return outcome or status
-
-
-def _complete(uow: UnitOfWork, outbox_id: int, outcome: str) -> str:
-    uow.side_effects.complete(outbox_id, outcome, utc_now())
-    uow.commit()
-    return outcome

@@ -1,8 +1,10 @@
-"""Publishing the outbox: at once after each commit, and again by the periodic relay for any row
-whose message never left (the process died after commit, the broker was down) or was lost.
+"""Publishing the outbox: at once after each commit, and by the periodic relay for every row whose
+time has come: a sync once ``LOYALTY_SYNC_DELAY`` has passed, a retry at its next attempt, a row
+whose message never left (the process died after commit, the broker was down), and a row in
+flight past the redelivery bound (its message was lost, or its worker died).
 
 Publishing twice is harmless: every side-effect task is keyed by its outbox row. Publishing never
-is what the relay rules out.
+is what the relay rules out. No message carries a countdown: waits live on the rows.
 """
 
 from __future__ import annotations
@@ -30,14 +32,14 @@ _FAST_PATH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5,
 
 
 def dispatch(entries: Sequence[OutboxEntry], *, celery: Celery | None = None) -> None:
-    """Publish committed outbox rows, then note them as dispatched."""
-    if not entries:
-        return
-    settings = SideEffectSettings.from_environment()
+    """Publish committed outbox rows, then note them as dispatched. Syncs are left to the relay,
+    which publishes them after the sync delay."""
     published = []
     for entry in entries:
+        if is_sync(entry.task_name):
+            continue
         try:
-            _publish(celery or app, entry, settings, retry_policy=_FAST_PATH_RETRY)
+            _publish(celery or app, entry, retry_policy=_FAST_PATH_RETRY)
         except Exception:
             log.warning(
                 "outbox %s (%s) not published; the relay will publish it",
@@ -59,22 +61,9 @@ def dispatch(entries: Sequence[OutboxEntry], *, celery: Celery | None = None) ->
 
 
 def _publish(
-    celery: Celery,
-    entry: OutboxEntry,
-    settings: SideEffectSettings,
-    *,
-    retry_policy: dict[str, Any] | None = None,
-    debounce: bool = True,
+    celery: Celery, entry: OutboxEntry, *, retry_policy: dict[str, Any] | None = None
 ) -> None:
-    # Syncs wait a moment so a burst of adjustments to one customer is pushed once.
-    countdown = settings.sync_delay if debounce and is_sync(entry.task_name) else None
-    celery.send_task(
-        entry.task_name,
-        args=[entry.id],
-        countdown=countdown or None,
-        retry=True,
-        retry_policy=retry_policy,
-    )
+    celery.send_task(entry.task_name, args=[entry.id], retry=True, retry_policy=retry_policy)
 
 
 @app.task(name=RELAY_OUTBOX, bind=True, typing=False, ignore_result=True, acks_late=True)
@@ -88,11 +77,12 @@ def relay_outbox(self: Task[Any, Any]) -> int:
             claimed = uow.side_effects.claim_for_relay(
                 now,
                 grace=timedelta(seconds=settings.dispatch_grace),
+                sync_delay=timedelta(seconds=settings.sync_delay),
                 redispatch_after=timedelta(seconds=settings.redispatch_after),
                 limit=RELAY_BATCH,
             )
             for entry in claimed:
-                _publish(app, entry, settings, debounce=False)
+                _publish(app, entry)
             uow.side_effects.mark_dispatched([entry.id for entry in claimed], now)
             uow.commit()
         relayed += len(claimed)

@@ -1,32 +1,29 @@
 """What the side-effect tasks share: they take an outbox row id, finish it exactly once, and
 decide between trying again later and giving up.
 
-Database faults are retried by Celery without limit, like the commands'. A provider's or the SMTP
-server's transient fault is counted on the outbox row and retried with backoff (never sooner than
-the provider's Retry-After); after the last attempt, or on a permanent fault, or on a bug, the row
-goes to the dead letters, where ``loyalty dead-letters replay`` can send it again.
+Database faults are retried in place and then handed back to the broker, like the commands'. A
+provider's or the SMTP server's transient fault is counted on the outbox row, which is given its
+next attempt time (backoff, never sooner than the provider's Retry-After); the relay publishes it
+when due. No wait is ever a countdown held in the broker. After the last attempt, or on a
+permanent fault, or on a bug, the row goes to the dead letters, where ``loyalty dead-letters
+replay`` can send it again.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
-from celery import Task
-
-import celeryconfig
 from models.handlers import utc_now
 from models.side_effects import retry_delay
-from tasks.commands import COMMAND_TASK_OPTIONS
+from tasks.commands import COMMAND_TASK_OPTIONS, riding_out_faults
 from workers.db import database
 from workers.pii import MaskingTask
 from workers.settings import SideEffectSettings
 
 log = logging.getLogger(__name__)
-
-# A retry waits in the broker; keep every wait far below the Redis visibility timeout.
-MAX_COUNTDOWN = 900
 
 
 class TryAgain(Exception):
@@ -64,18 +61,22 @@ def side_effect_options(queue: str) -> dict[str, Any]:
     return {**COMMAND_TASK_OPTIONS, "base": SideEffectTask, "queue": queue}
 
 
-def perform(task: Task[Any, Any], outbox_id: int, work: Callable[[int], str]) -> str:
+def perform(outbox_id: int, work: Callable[[int], str]) -> str:
+    return riding_out_faults(lambda: _attempt(outbox_id, work))
+
+
+def _attempt(outbox_id: int, work: Callable[[int], str]) -> str:
     try:
         return work(outbox_id)
     except TryAgain as fault:
-        return _try_again(task, outbox_id, fault)
+        return _schedule_retry(outbox_id, fault)
     except GiveUp as fault:
         log.warning("outbox %s gave up: %s", outbox_id, fault.error)
         _bury(outbox_id, fault.error)
         return "dead"
 
 
-def _try_again(task: Task[Any, Any], outbox_id: int, fault: TryAgain) -> str:
+def _schedule_retry(outbox_id: int, fault: TryAgain) -> str:
     settings = SideEffectSettings.from_environment()
     with database.unit_of_work() as uow:
         row = uow.side_effects.lock_pending(outbox_id)
@@ -83,25 +84,25 @@ def _try_again(task: Task[Any, Any], outbox_id: int, fault: TryAgain) -> str:
             return "already done"
         now = utc_now()
         if not fault.counts:
-            uow.side_effects.postpone(outbox_id, now)
-            uow.commit()
-            countdown = fault.retry_after or settings.backoff_base
+            wait = fault.retry_after or settings.backoff_base
+            uow.side_effects.postpone(outbox_id, now + timedelta(seconds=wait))
         else:
-            attempts = uow.side_effects.record_failure(outbox_id, fault.error, now)
+            attempts = uow.side_effects.record_failure(outbox_id, fault.error)
             if attempts >= settings.max_attempts:
                 uow.side_effects.dead_letter(row, fault.error, attempts, now)
                 uow.commit()
                 log.warning("outbox %s dead after %d attempts", outbox_id, attempts)
                 return "dead"
-            uow.commit()
-            countdown = retry_delay(
+            wait = retry_delay(
                 attempts,
                 retry_after=fault.retry_after,
                 base=settings.backoff_base,
-                cap=celeryconfig.RETRY_BACKOFF_MAX,
+                cap=settings.backoff_cap,
             )
-    log.info("outbox %s: %s; again in %.1f s", outbox_id, fault.error, countdown)
-    raise task.retry(countdown=min(countdown, MAX_COUNTDOWN), max_retries=None)
+            uow.side_effects.postpone(outbox_id, now + timedelta(seconds=wait))
+        uow.commit()
+    log.info("outbox %s: %s; again in %.1f s", outbox_id, fault.error, wait)
+    return f"retry in {wait:.1f} s: {fault.error}"[:200]
 
 
 def _bury(outbox_id: int, error: str) -> None:

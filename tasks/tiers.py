@@ -28,12 +28,12 @@ TIERS_CHANGED_CAUSE = "tiers_changed"
 
 @app.task(name=RECALCULATE_TIER, **side_effect_options(TIERS_QUEUE))
 def recalculate_tier(self: Task[Any, Any], outbox_id: int) -> str:
-    return perform(self, outbox_id, _recalculate_account)
+    return perform(outbox_id, _recalculate_account)
 
 
 @app.task(name=RECALCULATE_SHOP_TIERS, **side_effect_options(TIERS_QUEUE))
 def recalculate_shop_tiers(self: Task[Any, Any], outbox_id: int) -> str:
-    return perform(self, outbox_id, _recalculate_shop)
+    return perform(outbox_id, _recalculate_shop)
 
 
 def _recalculate_account(outbox_id: int) -> str:

@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tasks.adjustments import adjust_points
 from tasks.customers import upsert_customer
 from workers.app import app
@@ -29,13 +31,22 @@ def test_messages_are_acknowledged_after_the_work_and_reserved_one_at_a_time() -
         assert task.reject_on_worker_lost is True
 
 
-def test_no_wait_outlasts_the_visibility_timeout() -> None:
-    timeout = app.conf.broker_transport_options["visibility_timeout"]
+def test_a_dead_workers_messages_come_back_within_the_redelivery_bound() -> None:
+    """Default bound 120 s: visibility timeout plus a restore sweep stay inside it, with room
+    for a worker restart, and no task may hold its message past the visibility timeout."""
+    options = app.conf.broker_transport_options
+    timeout = options["visibility_timeout"]
     assert app.conf.visibility_timeout == timeout
     assert app.conf.result_backend_transport_options["visibility_timeout"] == timeout
-    assert app.conf.task_time_limit < timeout
-    for task in (adjust_points, upsert_customer):
-        assert task.retry_backoff_max < timeout
+    assert options["unacked_restore_throttle"] == 1
+    assert timeout + options["unacked_restore_interval"] <= 0.6 * 120
+    assert app.conf.task_soft_time_limit < app.conf.task_time_limit <= timeout / 2
+
+
+def test_no_task_retries_through_a_countdown_in_the_broker() -> None:
+    app.loader.import_default_modules()
+    for name in TASK_QUEUES:
+        assert not getattr(app.tasks[name], "autoretry_for", ()), name
 
 
 TASK_QUEUES = {
@@ -61,15 +72,13 @@ def test_every_task_has_an_explicit_name_and_its_own_queue() -> None:
     assert app.conf.task_create_missing_queues is False
 
 
-def test_side_effects_are_acknowledged_late_and_retry_database_faults_forever() -> None:
+def test_every_task_is_acknowledged_late_and_requeued_when_its_worker_dies() -> None:
     app.loader.import_default_modules()
     for name in TASK_QUEUES:
         task = app.tasks[name]
         assert task.acks_late is True
-        if name.startswith(("loyalty.sync_", "loyalty.recalculate", "loyalty.send")):
+        if name != "loyalty.relay_outbox":
             assert task.reject_on_worker_lost is True
-            assert task.max_retries is None
-            assert task.retry_backoff_max < app.conf.visibility_timeout
 
 
 def test_beat_runs_the_outbox_relay() -> None:
@@ -78,13 +87,14 @@ def test_beat_runs_the_outbox_relay() -> None:
     assert 0 < entry["schedule"] <= 60
 
 
-def _settings_for(broker_url: str) -> dict[str, object]:
+def _settings_for(broker_url: str, **environ: str) -> dict[str, object]:
     probe = (
         "import celeryconfig, json; print(json.dumps({'options': "
         "celeryconfig.broker_transport_options, 'queue_arguments': "
-        "celeryconfig.task_queues[0].queue_arguments}))"
+        "celeryconfig.task_queues[0].queue_arguments, "
+        "'time_limit': celeryconfig.task_time_limit}))"
     )
-    env = dict(os.environ, LOYALTY_BROKER_URL=broker_url)
+    env = dict(os.environ, LOYALTY_BROKER_URL=broker_url, **environ)
     output = subprocess.run(
         [sys.executable, "-c", probe],
         cwd=ROOT,
@@ -108,3 +118,20 @@ def test_the_embedded_broker_gets_no_network_options() -> None:
     settings = _settings_for("sqla+sqlite:////tmp/broker.sqlite3")
 
     assert settings["options"] == {}
+
+
+def test_the_redelivery_bound_sets_the_visibility_timeout_and_the_time_limits() -> None:
+    settings = _settings_for("redis://127.0.0.1:6379/0", LOYALTY_REDELIVERY_BOUND="40")
+
+    options = settings["options"]
+    assert isinstance(options, dict)
+    assert options["visibility_timeout"] == 20
+    assert options["unacked_restore_interval"] == 3
+    assert settings["time_limit"] == 10
+
+
+def test_a_redelivery_bound_too_short_to_run_a_task_is_refused() -> None:
+    with pytest.raises(subprocess.CalledProcessError) as refused:
+        _settings_for("redis://127.0.0.1:6379/0", LOYALTY_REDELIVERY_BOUND="5")
+
+    assert "LOYALTY_REDELIVERY_BOUND must be at least 20 seconds" in refused.value.stderr

@@ -223,10 +223,11 @@ def test_the_defaults_passed_to_the_app_are_the_apps_own(
 ) -> None:
     from workers.mailer import SmtpSettings
     from workers.providers.config import ProviderSettings
-    from workers.settings import BulkSettings, SideEffectSettings
+    from workers.settings import BulkSettings, RedeliverySettings, SideEffectSettings
 
     def read_settings() -> tuple[Any, ...]:
         return (
+            RedeliverySettings.from_environment(),
             SideEffectSettings.from_environment(),
             BulkSettings.from_environment(),
             ProviderSettings.from_environment(),

@@ -14,7 +14,7 @@ import os
 import re
 import smtplib
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
@@ -144,12 +144,19 @@ class EmailOutcomeUnknown(EmailDeliveryError):
     """
 
 
-def send_email(message: EmailMessage, settings: SmtpSettings) -> None:
+def send_email(
+    message: EmailMessage,
+    settings: SmtpSettings,
+    *,
+    before_hand_over: Callable[[], None] | None = None,
+) -> None:
     """Deliver ``message`` to its To and Cc addresses, from the address in its From header.
 
     Returns once the server has accepted the message. Raises ``EmailNotSent`` or
     ``EmailOutcomeUnknown`` (see each) and ``ValueError`` when the message lacks a sender or
-    recipients.
+    recipients. ``before_hand_over`` runs when the whole message but its end-of-data marker has
+    gone out: the last moment at which stopping still guarantees the server drops the message.
+    Whatever it raises aborts the session unsent and propagates as it is.
     """
     sender, recipients = _envelope(message)
     international = not all(address.isascii() for address in (sender, *recipients))
@@ -164,9 +171,16 @@ def send_email(message: EmailMessage, settings: SmtpSettings) -> None:
             permanent=False,
         ) from error
     try:
-        _transfer(connection, message, sender, recipients, international, settings, where)
+        _transfer(
+            connection, message, sender, recipients, international, settings, where,
+            before_hand_over or _nothing,
+        )  # fmt: skip
     finally:
         _close(connection)
+
+
+def _nothing() -> None:
+    return None
 
 
 def _envelope(message: EmailMessage) -> tuple[str, list[str]]:
@@ -191,6 +205,7 @@ def _transfer(
     international: bool,
     settings: SmtpSettings,
     where: str,
+    before_hand_over: Callable[[], None],
 ) -> None:
     step = "EHLO"
     try:
@@ -255,8 +270,14 @@ def _transfer(
             permanent=False,
         ) from error
 
-    # From here on the server has the whole message: only its reply says what it did with it.
     try:
+        before_hand_over()
+    except BaseException:
+        connection.close()  # no QUIT: inside DATA it would only be more message text
+        raise
+    # From here on the server may have the whole message: only its reply says what it did with it.
+    try:
+        connection.send(_END_OF_DATA)
         code, reply = connection.getreply()
     except OSError as error:
         raise EmailOutcomeUnknown(
@@ -287,13 +308,17 @@ _LINE_ENDING = re.compile(rb"\r\n|\r|\n")
 _LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)
 
 
+_END_OF_DATA = b".\r\n"
+
+
 def _data_payload(message: EmailMessage, international: bool) -> bytes:
-    """The message as SMTP DATA: CRLF lines, leading dots doubled, ended by a lone dot."""
+    """The message as SMTP DATA: CRLF lines, leading dots doubled; the lone dot that ends it
+    (``_END_OF_DATA``) is sent on its own."""
     flattened = message.as_bytes(policy=policy.SMTPUTF8 if international else policy.SMTP)
     lines = _LINE_ENDING.sub(b"\r\n", flattened)
     if not lines.endswith(b"\r\n"):
         lines += b"\r\n"
-    return _LEADING_DOT.sub(b"..", lines) + b".\r\n"
+    return _LEADING_DOT.sub(b"..", lines)
 
 
 def _expect(

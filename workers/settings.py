@@ -61,9 +61,59 @@ def _env_number(name: str, default: float) -> float:
     return value
 
 
+MIN_REDELIVERY_BOUND = 20.0
+
+
+@dataclass(frozen=True)
+class RedeliverySettings:
+    """``LOYALTY_REDELIVERY_BOUND``: the longest a message received by a worker that dies may wait
+    before another worker applies it. Everything that holds a message derives from it.
+
+    Redis hands an unacknowledged message to another worker once it is ``visibility_timeout`` old,
+    found by a sweep every ``restore_interval``: half the bound, plus a sweep, plus a restart. So
+    nothing may hold a message longer than the visibility timeout: a task's time limit is half of
+    it, and waits (retries, sync delays) live on outbox rows, never in the broker."""
+
+    bound: float
+
+    @classmethod
+    def from_environment(cls) -> RedeliverySettings:
+        bound = _env_number("LOYALTY_REDELIVERY_BOUND", 120)
+        if bound < MIN_REDELIVERY_BOUND:
+            raise ValueError(
+                f"LOYALTY_REDELIVERY_BOUND must be at least {MIN_REDELIVERY_BOUND:g} seconds, "
+                f"got {bound:g}"
+            )
+        return cls(bound=bound)
+
+    @property
+    def visibility_timeout(self) -> int:
+        return int(self.bound / 2)
+
+    @property
+    def restore_interval(self) -> int:
+        return max(1, int(self.bound / 12))
+
+    @property
+    def task_time_limit(self) -> int:
+        return int(self.visibility_timeout / 2)
+
+    @property
+    def task_soft_time_limit(self) -> int:
+        return int(self.task_time_limit * 0.8)
+
+    @property
+    def fault_retry_window(self) -> float:
+        """How long a task keeps retrying a database fault in place before it hands its message
+        back to the broker: well inside the soft time limit, so the hand-back always happens."""
+        return self.task_soft_time_limit / 2
+
+
 @dataclass(frozen=True)
 class SideEffectSettings:
-    """How the outbox relay and the side-effect tasks pace themselves (seconds unless noted)."""
+    """How the outbox relay and the side-effect tasks pace themselves (seconds unless noted).
+    A dispatched row whose task has not finished within the redelivery bound is published again:
+    its message was lost, or its worker died."""
 
     relay_interval: float
     dispatch_grace: float
@@ -71,16 +121,18 @@ class SideEffectSettings:
     sync_delay: float
     max_attempts: int
     backoff_base: float
+    backoff_cap: float
 
     @classmethod
     def from_environment(cls) -> SideEffectSettings:
         return cls(
-            relay_interval=_env_number("LOYALTY_OUTBOX_RELAY_INTERVAL", 10),
+            relay_interval=_env_number("LOYALTY_OUTBOX_RELAY_INTERVAL", 1),
             dispatch_grace=_env_number("LOYALTY_OUTBOX_GRACE", 10),
-            redispatch_after=_env_number("LOYALTY_OUTBOX_REDISPATCH_AFTER", 3600),
+            redispatch_after=RedeliverySettings.from_environment().bound,
             sync_delay=_env_number("LOYALTY_SYNC_DELAY", 2),
             max_attempts=max(1, int(_env_number("LOYALTY_SIDE_EFFECT_MAX_ATTEMPTS", 10))),
             backoff_base=_env_number("LOYALTY_RETRY_BACKOFF_BASE", 1),
+            backoff_cap=300,
         )
 
 

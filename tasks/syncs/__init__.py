@@ -129,7 +129,7 @@ def sync_task(provider_name: str) -> Any:
     """The Celery task for one provider: its own name, queue and retry policy."""
 
     def run(self: Task[Any, Any], outbox_id: int) -> str:
-        return perform(self, outbox_id, lambda row_id: sync_account(provider_name, row_id))
+        return perform(outbox_id, lambda row_id: sync_account(provider_name, row_id))
 
     run.__name__ = run.__qualname__ = f"sync_{provider_name}"
     register = app.task(

@@ -3,13 +3,16 @@ transaction."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
 import pytest
+from celery.exceptions import Reject
 from sqlalchemy import Connection, func, select
 from sqlalchemy.exc import OperationalError
 
+from models import handlers
 from models.side_effects import RECALCULATE_TIER, SEND_POINTS_EARNED_EMAIL
 from models.tables import ledger_entries, outbox, processed_commands, rejected_messages
 from models.unit_of_work import UnitOfWork
@@ -361,20 +364,39 @@ class TestRejections:
 
 
 class TestInfrastructureFaults:
-    def test_an_unreachable_database_raises_for_a_retry_and_records_nothing(
+    def test_an_unreachable_database_is_retried_then_the_message_requeued_recording_nothing(
         self, connection: Connection, shop_id: str, customer: str, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         unreachable = Database("postgresql+psycopg://postgres@127.0.0.1:1/nowhere")
         monkeypatch.setattr("tasks.commands.database", unreachable)
+        monkeypatch.setenv("LOYALTY_REDELIVERY_BOUND", "20")  # retries in place for 2 s
 
-        with pytest.raises(OperationalError):
+        started = time.monotonic()
+        with pytest.raises(Reject) as rejected:
             adjust_points(adjustment(shop_id, customer, adjustment=5))
 
+        assert rejected.value.requeue is True
+        assert isinstance(rejected.value.reason, OperationalError)
+        assert 1.5 <= time.monotonic() - started < 10
         assert count(connection, rejected_messages, shop_id) == 0
         assert count(connection, processed_commands, shop_id) == 1  # the customer upsert
         assert count(connection, ledger_entries, shop_id) == 0
 
-    def test_database_errors_are_retried_without_limit(self) -> None:
-        assert OperationalError in adjust_points.autoretry_for
-        assert adjust_points.max_retries is None
-        assert adjust_points.retry_backoff_max <= 300
+    def test_a_fault_that_clears_is_retried_in_place_and_applied_once(
+        self, connection: Connection, shop_id: str, customer: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        faults = iter([OperationalError("SELECT 1", {}, Exception("connection lost"))] * 2)
+        real = handlers.adjust_points
+
+        def flaky(uow: UnitOfWork, payload: object) -> dict[str, object]:
+            fault = next(faults, None)
+            if fault is not None:
+                raise fault
+            return real(uow, payload)
+
+        monkeypatch.setattr("tasks.adjustments.handlers.adjust_points", flaky)
+
+        result = adjust_points(adjustment(shop_id, customer, adjustment=5))
+
+        assert result["status"] == "applied"
+        assert count(connection, ledger_entries, shop_id) == 1

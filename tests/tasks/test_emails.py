@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from sqlalchemy import Connection, select
 
+import tasks.emails
 from models.side_effects import SEND_POINTS_EARNED_EMAIL
 from models.tables import dead_letters, email_deliveries, outbox
 from models.unit_of_work import UnitOfWork
 from tasks.adjustments import adjust_points
 from tasks.emails import send_points_earned_email
-from tests.support.factories import adjustment, create_customer
+from tests.support.factories import adjustment, create_customer, create_shop
 from tests.support.smtp import SmtpServer
+from workers.db import Database
 
 
 @pytest.fixture
@@ -75,13 +78,18 @@ def test_a_refusal_is_retried_and_the_email_then_sent_once(
     row = email_row(connection, shop)
     smtp.refuse_next(1, code=451)
 
-    with pytest.raises(Exception, match="Retry"):
-        send_points_earned_email.apply(args=[row.id], throw=True).get()
+    first = send_points_earned_email(row.id)
+    waiting = email_row(connection, shop)
     sent = send_points_earned_email(row.id)
 
+    assert first.startswith("retry in ")
+    assert "451" in first
+    assert waiting.attempts == 1
+    assert waiting.dispatched_at is None  # out of flight: the relay publishes it when due
+    assert waiting.next_attempt_at is not None
+    assert waiting.completed_at is None
     assert sent == "sent"
     assert len(smtp.wait_for(1)) == 1
-    assert email_row(connection, shop).attempts == 1
 
 
 def test_a_lost_reply_after_the_data_is_never_sent_again(
@@ -122,3 +130,71 @@ def test_a_customer_without_email_owes_no_email(
 
     owed = connection.execute(select(outbox.c.task_name).where(outbox.c.shop_id == shop)).scalars()
     assert SEND_POINTS_EARNED_EMAIL not in list(owed)
+
+
+class SenderDied(BaseException):
+    """What a kill -9 looks like from inside: nothing after it runs."""
+
+
+@pytest.fixture
+def committed_shop(committed: Database) -> str:
+    shop_id = f"mail-{uuid.uuid4().hex[:8]}"
+    create_shop(committed.unit_of_work(), shop_id)
+    create_customer(committed.unit_of_work(), shop_id, "ada", email="ada@example.com")
+    return shop_id
+
+
+def committed_email_row(committed: Database, shop_id: str) -> Any:
+    with committed.engine.connect() as connection:
+        return email_row(connection, shop_id)
+
+
+def delivery_status(committed: Database, shop_id: str) -> str | None:
+    with committed.engine.connect() as connection:
+        return connection.execute(
+            select(email_deliveries.c.status).where(email_deliveries.c.shop_id == shop_id)
+        ).scalar_one_or_none()
+
+
+def test_a_sender_that_dies_before_the_hand_over_leaves_the_email_to_the_next_attempt(
+    committed: Database, committed_shop: str, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    adjust_points(adjustment(committed_shop, "ada", adjustment=10))
+    row = committed_email_row(committed, committed_shop)
+
+    def die_before(*_: object) -> None:
+        raise SenderDied
+
+    with monkeypatch.context() as patch:
+        patch.setattr("tasks.emails._hand_over", die_before)
+        with pytest.raises(SenderDied):
+            send_points_earned_email(row.id)
+    nothing_yet = (list(smtp.messages), delivery_status(committed, committed_shop))
+    outcome = send_points_earned_email(row.id)
+
+    assert nothing_yet == ([], None)
+    assert outcome == "sent"
+    assert len(smtp.wait_for(1)) == 1
+    assert delivery_status(committed, committed_shop) == "sent"
+
+
+def test_a_sender_that_dies_after_the_hand_over_never_sends_again(
+    committed: Database, committed_shop: str, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    adjust_points(adjustment(committed_shop, "ada", adjustment=10))
+    row = committed_email_row(committed, committed_shop)
+    hand_over = tasks.emails._hand_over
+
+    def die_after(*args: Any) -> None:
+        hand_over(*args)
+        raise SenderDied
+
+    with monkeypatch.context() as patch:
+        patch.setattr("tasks.emails._hand_over", die_after)
+        with pytest.raises(SenderDied):
+            send_points_earned_email(row.id)
+    outcome = send_points_earned_email(row.id)
+
+    assert outcome == "skipped: delivery already sending"
+    assert delivery_status(committed, committed_shop) == "sending"
+    assert committed_email_row(committed, committed_shop).completed_at is not None

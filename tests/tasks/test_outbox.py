@@ -6,32 +6,22 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import redis
 from celery import Celery
-from sqlalchemy import Engine, select, update
+from sqlalchemy import select, update
 
 from models import handlers
+from models.handlers import utc_now
 from models.side_effects import OutboxEntry
 from models.tables import outbox
 from tasks.outbox import dispatch, relay_outbox
 from tests.support import environment
 from tests.support.factories import adjustment, create_customer, create_shop
-from workers.db import Database, database
-
-
-@pytest.fixture
-def committed(engine: Engine) -> Iterator[Database]:
-    committed = Database(environment.DATABASE_URL)
-    previous = database.sessions
-    database.sessions = committed.sessions
-    yield committed
-    database.sessions = previous
-    committed.engine.dispose()
+from workers.db import Database
 
 
 @pytest.fixture
@@ -140,6 +130,7 @@ def test_two_relays_never_claim_the_same_row(committed: Database, shop: str) -> 
             claimed[index] = uow.side_effects.claim_for_relay(
                 datetime.now(UTC) + timedelta(minutes=1),
                 grace=timedelta(0),
+                sync_delay=timedelta(0),
                 redispatch_after=timedelta(hours=1),
                 limit=12,
             )
@@ -158,3 +149,84 @@ def test_two_relays_never_claim_the_same_row(committed: Database, shop: str) -> 
     assert len(first | second) == 20
     assert first
     assert second
+
+
+def empty_queue(queue: str) -> None:
+    """Outbox ids restart with each test database; messages of earlier runs would match them."""
+    with redis.Redis.from_url(environment.BROKER_URL) as connection:
+        connection.delete(queue)
+
+
+def owe(committed: Database, shop: str, task_name: str) -> OutboxEntry:
+    uow = committed.unit_of_work()
+    with uow:
+        uow.owe(
+            uow.store.owe(
+                [task_name],
+                shop_id=shop,
+                account_id=None,
+                transaction_id=None,
+                revision=None,
+                now=utc_now(),
+            )
+        )
+        uow.commit()
+    (entry,) = uow.take_dispatchable()
+    return entry
+
+
+def set_row(committed: Database, entry: OutboxEntry, **values: Any) -> None:
+    with committed.engine.begin() as connection:
+        connection.execute(update(outbox).where(outbox.c.id == entry.id).values(**values))
+
+
+def test_syncs_are_published_by_the_relay_once_the_sync_delay_has_passed(
+    committed: Database, shop: str
+) -> None:
+    empty_queue("loyalty.sync.klaviyo")
+    entry = owe(committed, shop, "loyalty.sync_klaviyo")
+
+    dispatch([entry])
+    relay_outbox()  # default sync delay: 2 s
+    published_too_soon = entry.id in queued_outbox_ids("loyalty.sync.klaviyo")
+    set_row(committed, entry, created_at=utc_now() - timedelta(seconds=3))
+    relay_outbox()
+
+    assert not published_too_soon
+    assert entry.id in queued_outbox_ids("loyalty.sync.klaviyo")
+    assert rows(committed, shop)[0].dispatched_at is not None
+
+
+def test_a_retry_waits_on_its_row_and_the_relay_publishes_it_when_due(
+    committed: Database, shop: str
+) -> None:
+    empty_queue("loyalty.emails")
+    entry = owe(committed, shop, "loyalty.send_points_earned_email")
+    later = utc_now() + timedelta(minutes=5)
+    set_row(committed, entry, created_at=utc_now() - timedelta(hours=1), next_attempt_at=later)
+
+    relay_outbox()
+    published_too_soon = entry.id in queued_outbox_ids("loyalty.emails")
+    set_row(committed, entry, next_attempt_at=utc_now() - timedelta(seconds=1))
+    relay_outbox()
+
+    assert not published_too_soon
+    assert rows(committed, shop)[0].dispatched_at is not None
+    assert entry.id in queued_outbox_ids("loyalty.emails")
+
+
+def test_a_row_in_flight_past_the_redelivery_bound_is_published_again(
+    committed: Database, shop: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOYALTY_REDELIVERY_BOUND", "60")
+    empty_queue("loyalty.emails")
+    recent = owe(committed, shop, "loyalty.send_points_earned_email")
+    stranded = owe(committed, shop, "loyalty.send_points_earned_email")
+    set_row(committed, recent, dispatched_at=utc_now() - timedelta(seconds=50))
+    set_row(committed, stranded, dispatched_at=utc_now() - timedelta(seconds=61))
+
+    relay_outbox()
+
+    queued = queued_outbox_ids("loyalty.emails")
+    assert stranded.id in queued
+    assert recent.id not in queued

@@ -278,6 +278,39 @@ def test_no_reply_after_data_leaves_the_outcome_unknown(server: SmtpServer) -> N
     assert len(server.wait_for(1)) == 1
 
 
+# The hand-over
+
+
+def test_the_hand_over_hook_runs_once_the_server_has_all_but_the_end_of_data(
+    server: SmtpServer,
+) -> None:
+    seen_by_the_hook: list[int] = []
+
+    send_email(
+        points_email(),
+        settings_for(server),
+        before_hand_over=lambda: seen_by_the_hook.append(len(server.messages)),
+    )
+
+    assert seen_by_the_hook == [0]
+    assert len(server.wait_for(1)) == 1
+
+
+class Died(BaseException):
+    pass
+
+
+def test_a_hook_that_raises_aborts_the_message_unsent(server: SmtpServer) -> None:
+    def die() -> None:
+        raise Died
+
+    with pytest.raises(Died):
+        send_email(points_email(), settings_for(server), before_hand_over=die)
+    send_email(points_email(), settings_for(server))  # returns once the server has accepted it
+
+    assert len(server.messages) == 1, "the aborted session delivered nothing"
+
+
 def test_faults_are_used_up_and_reset_clears_everything(server: SmtpServer) -> None:
     server.drop_after_data_next(1)
     with pytest.raises(EmailOutcomeUnknown):
