@@ -37,6 +37,7 @@ class OutboxRow:
     transaction_id: uuid.UUID | None
     revision: int | None
     attempts: int
+    resume_after: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +117,7 @@ class SideEffectStore:
                 outbox.c.transaction_id,
                 outbox.c.revision,
                 outbox.c.attempts,
+                outbox.c.resume_after,
             )
             .where(outbox.c.id == outbox_id, outbox.c.completed_at.is_(None))
             .with_for_update()
@@ -139,13 +141,13 @@ class SideEffectStore:
         ).scalar_one()
         return attempts
 
-    def postpone(self, outbox_id: int, until: datetime) -> None:
-        """Out of flight until ``until``, when the relay publishes it again."""
-        self._db.execute(
-            update(outbox)
-            .where(outbox.c.id == outbox_id)
-            .values(dispatched_at=None, next_attempt_at=until)
-        )
+    def postpone(self, outbox_id: int, until: datetime, *, resume_after: int | None = None) -> None:
+        """Out of flight until ``until``, when the relay publishes it again; ``resume_after``
+        records how far shop-wide work got."""
+        values: dict[str, Any] = {"dispatched_at": None, "next_attempt_at": until}
+        if resume_after is not None:
+            values["resume_after"] = resume_after
+        self._db.execute(update(outbox).where(outbox.c.id == outbox_id).values(**values))
 
     def dead_letter(self, row: OutboxRow, error: str, attempts: int, now: datetime) -> None:
         self._db.execute(

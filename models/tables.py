@@ -188,6 +188,8 @@ class OutboxMessage(Base):
     dispatched_at: Mapped[datetime | None]
     # When the relay publishes it again: after a failed attempt or a rate-limit wait.
     next_attempt_at: Mapped[datetime | None]
+    # Shop-wide work done in several runs: the last account id the previous runs finished.
+    resume_after: Mapped[int | None] = mapped_column(BigInteger)
     attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     last_error: Mapped[str | None] = mapped_column(Text)
     completed_at: Mapped[datetime | None]

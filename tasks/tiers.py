@@ -4,6 +4,7 @@ its cause, and a change owes a sync to each provider the shop has enabled."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -19,6 +20,7 @@ from tasks.outbox import dispatch
 from tasks.side_effects import perform, side_effect_options
 from workers.app import app
 from workers.db import database
+from workers.settings import RedeliverySettings
 
 SHOP_BATCH = 500
 
@@ -54,15 +56,17 @@ def _recalculate_account(outbox_id: int) -> str:
 
 
 def _recalculate_shop(outbox_id: int) -> str:
-    """In batches, each its own transaction, so a big shop never holds every account's lock;
-    running it again (after a crash) changes only what is still wrong."""
+    """In batches, each its own transaction, so a big shop never holds every account's lock.
+    A run stops after a share of the task time limit and leaves the rest, from the last account
+    it finished, to a next run the relay publishes at once: no shop is too big to finish."""
     uow = database.unit_of_work()
     with uow:
         row = uow.side_effects.lock_pending(outbox_id)
         if row is None:
             return "already done"
-        shop_id = row.shop_id
-    changed, after_id = 0, 0
+        shop_id, after_id = row.shop_id, row.resume_after or 0
+    deadline = time.monotonic() + RedeliverySettings.from_environment().fault_retry_window / 2
+    changed = 0
     while True:
         with uow:
             batch = uow.side_effects.lock_accounts_for_tier(
@@ -73,12 +77,16 @@ def _recalculate_shop(outbox_id: int) -> str:
                     uow, shop_id, batch, cause=TIERS_CHANGED_CAUSE, transaction_id=None
                 )
                 after_id = batch[-1].id
+                if time.monotonic() > deadline:
+                    uow.side_effects.postpone(outbox_id, utc_now(), resume_after=after_id)
             else:
                 uow.side_effects.complete(outbox_id, f"{changed} tiers changed", utc_now())
             uow.commit()
         dispatch(uow.take_dispatchable())
         if not batch:
             return f"{changed} tiers changed"
+        if time.monotonic() > deadline:
+            return f"{changed} tiers changed; continuing after account {after_id}"
 
 
 def _apply_tiers(

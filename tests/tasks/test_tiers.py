@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -130,6 +131,39 @@ def test_editing_tiers_recalculates_the_whole_shop(
         (None, "Bronze", 300, "tiers_changed"),
         (None, "Bronze", 50, "tiers_changed"),
     ]
+
+
+def test_a_shop_too_big_for_one_run_is_finished_by_the_next_runs_from_where_they_stopped(
+    uow: UnitOfWork, connection: Connection, shop: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("bob", "cy"):
+        create_customer(uow, shop, name)
+    for name in ("ada", "bob", "cy"):
+        adjust_points(adjustment(shop, name, adjustment=300))  # Silver, not yet recalculated
+    with uow:
+        (entry,) = uow.store.owe(
+            [RECALCULATE_SHOP_TIERS],
+            shop_id=shop,
+            account_id=None,
+            transaction_id=None,
+            revision=None,
+            now=datetime.now(UTC),
+        )
+        uow.commit()
+    monkeypatch.setattr("tasks.tiers.SHOP_BATCH", 1)
+    no_time = SimpleNamespace(fault_retry_window=0)
+    monkeypatch.setattr("tasks.tiers.RedeliverySettings.from_environment", lambda: no_time)
+
+    outcomes = []
+    while (outcome := recalculate_shop_tiers(entry.id)) != "already done":
+        row = owed(connection, shop, RECALCULATE_SHOP_TIERS)[0]
+        assert row.completed_at is not None or row.next_attempt_at is not None
+        outcomes.append(outcome)
+        assert len(outcomes) <= 4, outcomes
+
+    assert [o.split(";")[0] for o in outcomes] == ["1 tiers changed"] * 3 + ["0 tiers changed"]
+    assert all("continuing after account" in o for o in outcomes[:3])
+    assert [c[1] for c in changes(connection, shop) if c[3] == "tiers_changed"] == ["Silver"] * 3
 
 
 def test_a_tier_change_owes_a_sync_to_each_enabled_provider(
