@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 from celery.exceptions import Reject, SoftTimeLimitExceeded
 from sqlalchemy.exc import InterfaceError, OperationalError
 from tenacity import (
+    RetryCallState,
     Retrying,
-    before_sleep_log,
     retry_if_exception_type,
     stop_after_delay,
     wait_random_exponential,
@@ -82,7 +82,7 @@ def riding_out_faults(work: Callable[[], ResultT]) -> ResultT:
         retry=retry_if_exception_type(INFRASTRUCTURE_FAULTS),
         wait=wait_random_exponential(multiplier=0.1, max=FAULT_BACKOFF_MAX),
         stop=stop_after_delay(RedeliverySettings.from_environment().fault_retry_window),
-        before_sleep=before_sleep_log(log, logging.WARNING),
+        before_sleep=_log_fault,
         reraise=True,
     )
     try:
@@ -92,3 +92,9 @@ def riding_out_faults(work: Callable[[], ResultT]) -> ResultT:
         # too, or Celery would acknowledge the message as failed.
         log.warning("database still failing; the message goes back to the queue: %r", fault)
         raise Reject(fault, requeue=True) from fault
+
+
+def _log_fault(state: RetryCallState) -> None:
+    fault = state.outcome.exception() if state.outcome is not None else None
+    wait = state.next_action.sleep if state.next_action is not None else 0.0
+    log.warning("database fault, retrying in %.1f s: %s", wait, fault)
