@@ -1,4 +1,4 @@
-.PHONY: demo test lint bench
+.PHONY: demo test lint bench chaos
 
 # The embedded default: SQLite files under .loyalty/, a real worker process, no servers.
 demo:
@@ -16,3 +16,9 @@ lint:
 bench:
 	scripts/bootstrap.sh dev
 	.venv/bin/python -m bench.throughput
+
+# Crashes its own PostgreSQL, Redis and workers (and a RabbitMQ vhost's connections) while 6,000
+# commands flow, then counts what was lost or done twice: see tests/chaos/.
+chaos:
+	scripts/bootstrap.sh dev
+	.venv/bin/python -m bench.chaos --broker both

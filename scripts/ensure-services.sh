@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Find PostgreSQL and Redis on 127.0.0.1 for the tests, starting local ones if they are down.
+# Find PostgreSQL and Redis on 127.0.0.1 for the tests, starting local ones if they are down;
+# RabbitMQ too when it is installed (the publisher and chaos tests use it, and skip without it).
 set -euo pipefail
 
 answers() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -26,8 +27,15 @@ if ! answers 6379; then
     redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
   fi
 fi
+if command -v rabbitmq-server >/dev/null 2>&1 && ! answers 5672; then
+  echo "RabbitMQ is down; starting a local server"
+  rabbitmq-server -detached
+fi
 wait_for PostgreSQL 5432
 wait_for Redis 6379
+if command -v rabbitmq-server >/dev/null 2>&1; then
+  wait_for RabbitMQ 5672
+fi
 
 # Answering a TCP connect is not enough: check that each speaks its protocol.
 .venv/bin/python - <<'PY'
