@@ -93,7 +93,9 @@ task_reject_on_worker_lost = True
 task_acks_on_failure = True
 task_acks_on_timeout = False
 worker_prefetch_multiplier = 1
-worker_cancel_long_running_tasks_on_connection_loss = True
+# A task running when the broker connection drops finishes: every task is idempotent, and an email
+# cancelled between its hand-over and the end of its data would be lost for good.
+worker_cancel_long_running_tasks_on_connection_loss = False
 task_time_limit = TASK_TIME_LIMIT
 task_soft_time_limit = _redelivery.task_soft_time_limit
 
@@ -101,6 +103,8 @@ _network_broker_options = {
     "visibility_timeout": VISIBILITY_TIMEOUT,
     "unacked_restore_interval": _redelivery.restore_interval,
     "unacked_restore_throttle": 1,
+    # A worker killed during a restore sweep holds its mutex until this expires (kombu: 300 s).
+    "unacked_mutex_expire": _redelivery.restore_interval,
     "socket_timeout": 10,
     "socket_connect_timeout": 5,
     "socket_keepalive": True,
