@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, select
 
-from models.side_effects import RECALCULATE_SHOP_TIERS, RECALCULATE_TIER
+from models.side_effects import RECALCULATE_SHOP_TIERS, RECALCULATE_TIER, OutboxEntry
 from models.tables import outbox, tier_changes
 from models.unit_of_work import UnitOfWork
 from tasks.adjustments import adjust_points
@@ -40,6 +40,18 @@ def owed(connection: Connection, shop_id: str, task_name: str) -> list[Any]:
             .order_by(outbox.c.id)
         )
     )
+
+
+def owe_shop_recalculation(uow: UnitOfWork, shop_id: str) -> OutboxEntry:
+    (entry,) = uow.store.owe(
+        [RECALCULATE_SHOP_TIERS],
+        shop_id=shop_id,
+        account_id=None,
+        transaction_id=None,
+        revision=None,
+        now=datetime.now(UTC),
+    )
+    return entry
 
 
 def changes(connection: Connection, shop_id: str) -> list[tuple[Any, ...]]:
@@ -115,14 +127,7 @@ def test_editing_tiers_recalculates_the_whole_shop(
     with uow:
         uow.admin.set_tier(shop, "Bronze", 10)
         uow.admin.delete_tier(shop, "Silver")
-        (entry,) = uow.store.owe(
-            [RECALCULATE_SHOP_TIERS],
-            shop_id=shop,
-            account_id=None,
-            transaction_id=None,
-            revision=None,
-            now=datetime.now(UTC),
-        )
+        entry = owe_shop_recalculation(uow, shop)
         uow.commit()
 
     assert recalculate_shop_tiers(entry.id) == "2 tiers changed"
@@ -141,14 +146,7 @@ def test_a_shop_too_big_for_one_run_is_finished_by_the_next_runs_from_where_they
     for name in ("ada", "bob", "cy"):
         adjust_points(adjustment(shop, name, adjustment=300))  # Silver, not yet recalculated
     with uow:
-        (entry,) = uow.store.owe(
-            [RECALCULATE_SHOP_TIERS],
-            shop_id=shop,
-            account_id=None,
-            transaction_id=None,
-            revision=None,
-            now=datetime.now(UTC),
-        )
+        entry = owe_shop_recalculation(uow, shop)
         uow.commit()
     monkeypatch.setattr("tasks.tiers.SHOP_BATCH", 1)
     no_time = SimpleNamespace(fault_retry_window=0)
