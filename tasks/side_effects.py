@@ -57,7 +57,8 @@ class SideEffectTask(MaskingTask):
 
 
 def side_effect_options(queue: str) -> dict[str, Any]:
-    """The commands' delivery and database-retry policy, on the side effect's own queue."""
+    """The commands' delivery policy (late acks, requeued when the worker dies), on the side
+    effect's own queue."""
     return {**COMMAND_TASK_OPTIONS, "base": SideEffectTask, "queue": queue}
 
 
