@@ -112,6 +112,9 @@ _network_broker_options = {
     "retry_on_timeout": True,
     "max_retries": 5,
 }
+if broker_url.startswith(("redis://", "rediss://")):
+    # kombu's Redis transport with a consume that records a message as it leaves its queue.
+    broker_transport = "workers.redis_broker:Transport"
 if _is_rabbitmq:
     broker_transport_options = {"confirm_publish": True, "max_retries": 5}
 elif broker_url.startswith("sqla+"):

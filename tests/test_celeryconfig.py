@@ -92,7 +92,8 @@ def _settings_for(broker_url: str, **environ: str) -> dict[str, object]:
         "import celeryconfig, json; print(json.dumps({'options': "
         "celeryconfig.broker_transport_options, 'queue_arguments': "
         "celeryconfig.task_queues[0].queue_arguments, "
-        "'time_limit': celeryconfig.task_time_limit}))"
+        "'time_limit': celeryconfig.task_time_limit, "
+        "'transport': getattr(celeryconfig, 'broker_transport', None)}))"
     )
     env = dict(os.environ, LOYALTY_BROKER_URL=broker_url, **environ)
     output = subprocess.run(
@@ -112,6 +113,12 @@ def test_rabbitmq_gets_quorum_queues_and_publisher_confirms() -> None:
 
     assert settings["queue_arguments"] == {"x-queue-type": "quorum"}
     assert settings["options"] == {"confirm_publish": True, "max_retries": 5}
+    assert settings["transport"] is None
+
+
+def test_a_redis_broker_is_consumed_through_the_transport_that_records_each_pop() -> None:
+    for url in ("redis://127.0.0.1:6379/0", "rediss://redis.example:6380/0"):
+        assert _settings_for(url)["transport"] == "workers.redis_broker:Transport"
 
 
 def test_the_embedded_broker_gets_no_network_options() -> None:

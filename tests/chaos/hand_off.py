@@ -1,11 +1,11 @@
-"""Kill a worker the moment Redis hands it a message, before it can record it as unacknowledged.
+"""Kill a worker the moment Redis hands it a message.
 
-kombu takes a message with BRPOP and only then writes it into the ``unacked`` hash, a couple of
-milliseconds later: a worker killed in between takes the message with it. A kill at a random time
-rarely lands there, so this watches Redis's MONITOR stream for an LPUSH onto the queue while a
-worker's BRPOP on it is pending (Redis hands that message over at once) and kills the worker's
-process group on the spot. It runs as a process of its own, so that no thread of the harness
-holding the GIL can make it miss the window:
+The worker's consume script takes a message off its queue and records it as unacknowledged in one
+step; a worker killed right after must not take the message with it (the restore sweep hands it
+to another). A kill at a random time rarely lands there, so this watches Redis's MONITOR stream for
+the script recording a message it has just popped from the queue, and kills the worker's process
+group on the spot. It runs as a process of its own, so that no thread of the harness holding the
+GIL can make it miss the moment:
 
     python -m tests.chaos.hand_off PORT QUEUE PROCESS_GROUP TIMEOUT
 
@@ -27,12 +27,11 @@ KILLED, NO_HAND_OFF, NO_REDIS = 0, 1, 2
 
 
 def wait_for_hand_off(port: int, queue: str, timeout: float) -> float | None:
-    """As soon as Redis runs an LPUSH onto ``queue`` while a client's BRPOP on it is pending
-    (Redis then hands that client the message), the server's time of that LPUSH; None after
-    ``timeout`` seconds without one."""
+    """As soon as the consume script records a message it popped from ``queue``, the server's time
+    of that step; None after ``timeout`` seconds without one."""
     deadline = time.monotonic() + timeout
-    waiting: dict[bytes, list[bytes]] = {}
-    """Client (address:port) -> the keys of its pending BRPOP."""
+    popped_from = b""
+    """The key of the script's latest RPOP: the one that found a message, when it records one."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as connection:
         connection.sendall(b"MONITOR\r\n")
         lines = connection.makefile("rb")
@@ -45,15 +44,12 @@ def wait_for_hand_off(port: int, queue: str, timeout: float) -> float | None:
             except TimeoutError:
                 return None
             client, name, args = _parse(line)
-            if name in (b"LPUSH", b"RPUSH") and args:
-                served = next((c for c, keys in waiting.items() if args[0] in keys), None)
-                if served is not None and args[0] == queue.encode():
-                    return float(line[1:].split(b" ", 1)[0])
-                waiting.pop(served or b"", None)  # served from another queue: busy now
-            elif name == b"BRPOP":
-                waiting[client] = args[:-1]
-            else:
-                waiting.pop(client, None)
+            if client != b"lua" or not args:
+                continue
+            if name == b"RPOP":
+                popped_from = args[0]
+            elif name == b"ZADD" and popped_from == queue.encode():
+                return float(line[1:].split(b" ", 1)[0])
     return None
 
 
@@ -61,8 +57,8 @@ _ARGUMENT = re.compile(rb'"((?:[^"\\]|\\.)*)"')
 
 
 def _parse(line: bytes) -> tuple[bytes, bytes, list[bytes]]:
-    """``+1733100000.123456 [0 127.0.0.1:5555] "LPUSH" "key" "value"`` -> client, command name
-    and arguments (as MONITOR escapes them; of a push, only the key is read)."""
+    """``+1733100000.123456 [0 lua] "RPOP" "key"`` -> client (``lua`` inside a script), command
+    name and arguments (as MONITOR escapes them; of a push, only the key is read)."""
     head, _, command = line.partition(b"] ")
     client = head.rsplit(b" ", 1)[-1]
     name = _ARGUMENT.match(command)
@@ -92,8 +88,8 @@ def main(argv: list[str]) -> int:
 
 def _run_first() -> None:
     """Real-time priority where allowed (root): on a busy machine an ordinary process can wait
-    several milliseconds to run after its MONITOR line arrives, and the worker records the
-    message in that time. This process only reads a socket and then exits."""
+    several milliseconds to run after its MONITOR line arrives, and the worker has moved on in
+    that time. This process only reads a socket and then exits."""
     with contextlib.suppress(AttributeError, PermissionError, OSError):
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
 

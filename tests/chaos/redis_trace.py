@@ -1,12 +1,12 @@
 """Where a lost command's messages went on Redis, read back from the server's append-only file.
 
 The file is every write the server made, in order, so replaying its list operations tells, for each
-message (by its delivery tag), when it was queued, when a worker took it (BRPOP is written as
-RPOP), when that worker recorded it as unacknowledged (HSET unacked) and when it let it go (HDEL
-unacked: acknowledged, or restored to the queue by a visibility sweep). A lost command's last step
-says what happened: still queued; taken but never recorded (the worker, or Redis itself, died in
-between: kombu's BRPOP and its HSET are two steps); held by a dead worker and never restored; or
-acknowledged without a stored result.
+message (by its delivery tag), when it was queued, when a worker took it (RPOP), when it was
+recorded as unacknowledged (HSET unacked: the consume script does both in one step) and when it was
+let go (HDEL unacked: acknowledged, or restored to the queue by a visibility sweep). A lost
+command's last step says what happened: still queued; taken but never recorded (a consumer that
+does not record as it pops, such as kombu's own BRPOP); held by a dead worker and never restored;
+or acknowledged without a stored result.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from pathlib import Path
 FATES = {
     "queued": "still queued when the run ended",
     "taken": (
-        "taken from the queue (BRPOP) and never recorded as unacked: the worker that took it"
-        " died before recording it, or Redis died before its reply reached the worker"
+        "taken from the queue and never recorded as unacked: consumed by something other than"
+        " the worker's consume script, which records in the same step"
     ),
     "held": "recorded as unacked by a worker that died; never restored to the queue",
     "released": "acknowledged (or dropped from unacked) without a stored result",

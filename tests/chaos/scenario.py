@@ -57,19 +57,12 @@ class Scenario:
     duplicate_spread: int = 300
     """A late second copy goes out up to this many messages after the first."""
     seed: int = 20261202
-    left_out: frozenset[str] = frozenset()
-    """Fault kinds this run does not inject (see ``KOMBU_REDIS_WINDOW``)."""
 
     @property
     def rate(self) -> float:
         """Messages published per second."""
         return (self.commands + self.duplicates) / self.publish_seconds
 
-
-# kombu's Redis transport takes a message with BRPOP and records it as unacknowledged only after
-# the reply arrives: a worker or Redis that dies in between loses it (README, "Chaos suite"; open
-# in the crash-safety issue). These faults land there now and then; the full run keeps them.
-KOMBU_REDIS_WINDOW = frozenset({"worker-group", "worker-group-at-hand-off", "broker"})
 
 FULL = Scenario()
 SHORT = Scenario(
@@ -219,11 +212,7 @@ def _publish_under_faults(
     scenario: Scenario, publisher: Publisher, injector: FaultInjector
 ) -> None:
     """Publish on this thread while the faults run on another; stop both on any failure."""
-    plan = [
-        fault
-        for fault in plan_faults(scenario.publish_seconds, scenario.outage_seconds, scenario.seed)
-        if fault.kind not in scenario.left_out
-    ]
+    plan = plan_faults(scenario.publish_seconds, scenario.outage_seconds, scenario.seed)
     stop = threading.Event()
     start = time.monotonic() + 0.5
     faults = threading.Thread(

@@ -7,13 +7,11 @@ The full-size run is ``python -m bench.chaos`` (``make chaos``).
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from tests.chaos.brokers import rabbitmq_available
 from tests.chaos.report import render
-from tests.chaos.scenario import KOMBU_REDIS_WINDOW, SHORT, run_scenario
+from tests.chaos.scenario import SHORT, run_scenario
 
 pytestmark = [pytest.mark.chaos, pytest.mark.e2e]
 
@@ -35,9 +33,6 @@ RUN_TIMEOUT = 240
     ],
 )
 def test_commands_and_emails_survive_crashes_exactly_once(broker: str) -> None:
-    """On Redis without the kills that can land in kombu's BRPOP window, which loses messages
-    (a known transport gap, reported by ``make chaos``); every fault on RabbitMQ."""
-    scenario = replace(SHORT, left_out=KOMBU_REDIS_WINDOW) if broker == "redis" else SHORT
-    report = run_scenario(scenario, broker)
+    report = run_scenario(SHORT, broker)
     print(render([report]))
     assert report.problems() == [], render([report])

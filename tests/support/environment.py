@@ -11,6 +11,8 @@ DATABASE_NAME = os.environ.get("LOYALTY_TEST_DATABASE_NAME", "loyalty_test")
 DATABASE_URL = f"{POSTGRES_SERVER}/{DATABASE_NAME}"
 BROKER_URL = os.environ.get("LOYALTY_TEST_BROKER_URL", "redis://127.0.0.1:6379/14")
 RESULT_BACKEND = os.environ.get("LOYALTY_TEST_RESULT_BACKEND", "redis://127.0.0.1:6379/15")
+# Tests of the broker transport itself flush this database.
+TRANSPORT_REDIS_URL = os.environ.get("LOYALTY_TEST_TRANSPORT_REDIS", "redis://127.0.0.1:6379/11")
 
 
 def worker_environment(**overrides: str) -> dict[str, str]:
