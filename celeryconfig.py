@@ -140,6 +140,8 @@ result_expires = 24 * 3600
 result_extended = False
 task_ignore_result = False
 
+# Every task message is checked before Celery's consumer trusts its shape: see workers.inbound.
+worker_consumer = "workers.inbound:GuardedConsumer"
 worker_soft_shutdown_timeout = 30.0
 worker_enable_soft_shutdown_on_idle = True
 worker_hijack_root_logger = False

@@ -174,6 +174,7 @@ class AdminStore:
                 rejected_messages.c.code,
                 rejected_messages.c.result,
                 rejected_messages.c.payload,
+                rejected_messages.c.payload_truncated,
                 rejected_messages.c.created_at,
             )
             .where(

@@ -45,6 +45,20 @@ def _no_control_characters(value: str) -> str:
     return value
 
 
+# Explicit bidirectional embeddings, overrides and isolates: in an id or a name they reorder how
+# the text around them is displayed, so "cust-1<RLO>gnp.exe" reads as another customer's id.
+_BIDI_CONTROL = re.compile(r"[\u202a-\u202e\u2066-\u2069]")
+
+
+def _no_bidi_controls(value: str) -> str:
+    found = _BIDI_CONTROL.search(value)
+    if found:
+        raise ValueError(
+            f"must not contain bidirectional control characters (found U+{ord(found[0]):04X})"
+        )
+    return value
+
+
 def _no_surrounding_whitespace(value: str) -> str:
     if value != value.strip():
         raise ValueError("must not start or end with whitespace")
@@ -57,6 +71,7 @@ Identifier = Annotated[
     str,
     StringConstraints(min_length=1, max_length=ID_LENGTH),
     AfterValidator(_no_control_characters),
+    AfterValidator(_no_bidi_controls),
     AfterValidator(_no_surrounding_whitespace),
 ]
 Note = Annotated[
@@ -68,6 +83,7 @@ Name = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
     AfterValidator(_no_control_characters),
+    AfterValidator(_no_bidi_controls),
     AfterValidator(_no_surrounding_whitespace),
 ]
 Email = Annotated[

@@ -164,6 +164,9 @@ _ENABLED_PROVIDERS = select(integrations.c.provider).where(
     integrations.c.shop_id == bindparam("shop_id"), integrations.c.enabled
 )
 _INSERT_REJECTED = insert(rejected_messages)
+MAX_REJECTED_PAYLOAD = 65_536
+"""Characters of a rejected payload kept: enough for any real command, and a 20 MB body sent to
+fill the database costs 64 KB."""
 _INSERT_ACCOUNT = insert(accounts).returning(accounts.c.id)
 
 
@@ -429,13 +432,15 @@ def rejected_message_row(
     result: dict[str, Any],
     now: datetime,
 ) -> dict[str, Any]:
+    text = json.dumps(payload, default=repr)
     return {
         "command_type": command_type,
         "shop_id": shop_id,
         "command_id": command_id,
         "code": result["error"]["code"],
         "result": result,
-        "payload": json.dumps(payload, default=repr),
+        "payload": text[:MAX_REJECTED_PAYLOAD],
+        "payload_truncated": len(text) > MAX_REJECTED_PAYLOAD,
         "created_at": now,
     }
 

@@ -156,6 +156,9 @@ class RejectedMessage(Base):
     code: Mapped[str] = mapped_column(String(32))
     result: Mapped[dict[str, Any]]
     payload: Mapped[str] = mapped_column(Text)
+    """The payload as received, as JSON; its first ``MAX_REJECTED_PAYLOAD`` characters when
+    ``payload_truncated``."""
+    payload_truncated: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     created_at: Mapped[datetime]
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
+from itertools import islice
 from typing import Any
 
 from celery import Task
@@ -28,7 +29,14 @@ MASKED_KEYS = frozenset({"email", "phone"})
 REPR_MAXSIZE = 1024
 """Celery's own limit for ``argsrepr``, ``kwargsrepr`` and the result repr."""
 
-_EMAIL_IN_TEXT = re.compile(r"[\w.%+-]+@[\w-]+(?:\.[\w-]+)+")
+MAX_DEPTH = 32
+"""Values nested deeper are shown as ``…``: no command comes close, and a hostile message of a
+thousand nested lists must not exhaust the stack of the process that masks it."""
+_LONGEST_EMAIL = 254
+
+# An address starts only where no address character precedes it: without the lookbehind, every
+# position of a long run of word characters would start a scan to its end (quadratic time).
+_EMAIL_IN_TEXT = re.compile(r"(?<![\w.%+-])[\w.%+-]+@[\w-]+(?:\.[\w-]+)+")
 
 
 def mask(value: Any) -> Any:
@@ -66,22 +74,27 @@ def mask_phone(number: str) -> str:
     return prefix + "*" * (len(digits) - len(shown)) + "".join(shown)
 
 
-def _mask(value: Any, limit: int | None) -> Any:
+def _mask(value: Any, limit: int | None, depth: int = 0) -> Any:
     # A sequence longer than ``limit`` items cannot fit in a repr of ``limit`` characters (each
-    # item takes at least one character and a separator), so the rest is never shown.
+    # item takes at least one character and a separator), so the rest is never shown; nor is the
+    # part of a string past ``limit``, but an address that starts before it is masked whole.
+    if isinstance(value, Mapping | list | tuple) and depth >= MAX_DEPTH:
+        return "…"
     if isinstance(value, Mapping):
-        return {key: _mask_entry(key, item, limit) for key, item in value.items()}
+        items = value.items() if limit is None else islice(value.items(), limit + 1)
+        return {key: _mask_entry(key, item, limit, depth + 1) for key, item in items}
     if isinstance(value, list | tuple):
-        masked = [_mask(item, limit) for item in (value if limit is None else value[: limit + 1])]
+        shown = value if limit is None else value[: limit + 1]
+        masked = [_mask(item, limit, depth + 1) for item in shown]
         return masked if isinstance(value, list) else tuple(masked)
     if isinstance(value, str):
-        return mask_text(value)
+        return mask_text(value if limit is None else value[: limit + _LONGEST_EMAIL])
     return value
 
 
-def _mask_entry(key: Any, value: Any, limit: int | None) -> Any:
+def _mask_entry(key: Any, value: Any, limit: int | None, depth: int) -> Any:
     if not (isinstance(key, str) and key.lower() in MASKED_KEYS) or value is None:
-        return _mask(value, limit)
+        return _mask(value, limit, depth)
     if not isinstance(value, str):
         return "***"
     return mask_phone(value) if key.lower() == "phone" else mask_email(value)

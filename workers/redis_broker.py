@@ -25,6 +25,8 @@ from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import loads
 from redis.exceptions import NoScriptError, ResponseError
 
+from workers.pii import mask_text
+
 logger = logging.getLogger(__name__)
 
 # KEYS: the unacked index and hash, then the queues in the order BRPOP would try them.
@@ -55,8 +57,22 @@ return false
 """
 
 
-class QoS(redis.QoS):
+class MalformedEnvelope(Exception):
+    """A message kombu cannot even read as a message (not a JSON object, no delivery tag, a body
+    that does not decode as its encoding says)."""
+
+
+class CheckedMessage(virtual.Message):
+    def __init__(self, payload: Any, channel: Any = None, **kwargs: Any) -> None:
+        try:
+            super().__init__(payload, channel=channel, **kwargs)
+        except Exception as error:
+            raise MalformedEnvelope(repr(error)[:200]) from error
+
+
+class RecordedQoS(redis.QoS):
     channel: Channel
+    _remove_from_indices: Callable[[str], Any]  # kombu's, left out of its type stubs
 
     def append(self, message: Any, delivery_tag: str) -> None:
         if delivery_tag == self.channel.recorded_tag:
@@ -67,10 +83,12 @@ class QoS(redis.QoS):
 
 
 class Channel(redis.Channel):
-    QoS = QoS
+    QoS = RecordedQoS
+    Message = CheckedMessage
 
     # kombu's members this class builds on that its type stubs leave out.
     connection: Transport
+    qos: RecordedQoS
     connection_errors: tuple[type[Exception], ...]
     _queue_cycle: Any
     _in_poll: Any
@@ -142,16 +160,35 @@ class Channel(redis.Channel):
             key, item, recorded = reply
             queue = bytes_to_str(key)[len(self.global_keyprefix) :].rsplit(self.sep, 1)[0]
             self._queue_cycle.rotate(queue)
-            message = loads(bytes_to_str(item))
-            self.recorded_tag = message["properties"]["delivery_tag"] if recorded else None
-            try:
-                self.connection._deliver(message, queue)
-            finally:
-                self.recorded_tag = None
+            self._deliver_popped(queue, item, recorded)
             return True
         finally:
             self._in_poll = None
             self._flush_brpop_reauth()
+
+    def _deliver_popped(self, queue: str, item: bytes, recorded: int) -> None:
+        try:
+            message = loads(bytes_to_str(item))
+        except ValueError as error:
+            return self._drop(queue, item, error, None)
+        tag = message["properties"]["delivery_tag"] if recorded else None
+        self.recorded_tag = tag
+        try:
+            self.connection._deliver(message, queue)
+        except MalformedEnvelope as error:
+            self._drop(queue, item, error, tag)
+        finally:
+            self.recorded_tag = None
+        return None
+
+    def _drop(self, queue: str, item: bytes, error: Exception, tag: str | None) -> None:
+        """A message that can never be consumed: requeued, it would stop the next worker too."""
+        shown = mask_text(repr(item[:300]))
+        logger.error(
+            "Dropped a message from %s that is not a kombu message (%s): %s", queue, error, shown
+        )
+        if tag is not None:
+            self.qos._remove_from_indices(tag).execute()
 
     def _read_poll_reply(self, **options: Any) -> Any:
         connection = self.client.connection

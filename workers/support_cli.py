@@ -148,7 +148,11 @@ def commands_show(shop_id: str, command_id: str, as_json: bool) -> None:
             "code": attempt.code,
             "at": timestamp(attempt.created_at),
             "result": mask(attempt.result),
-            "payload": mask(json.loads(attempt.payload)),
+            # A cut payload is no longer JSON: its text is shown, masked.
+            "payload": mask(
+                attempt.payload if attempt.payload_truncated else json.loads(attempt.payload)
+            ),
+            "payload_truncated": attempt.payload_truncated,
         }
         for attempt in refused[:REFUSED_ATTEMPTS_SHOWN]
     ]

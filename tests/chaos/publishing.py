@@ -9,65 +9,19 @@ contract, and it is how a broker fault becomes a delay instead of a lost command
 
 from __future__ import annotations
 
-import contextlib
-import importlib.util
 import logging
-import os
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from types import ModuleType
-from typing import Any
 
 from celery import Celery
 
 from models.commands import InvalidCommand
 from tests.chaos.workload import Workload
-from workers.process import ROOT
 from workers.publisher import publish_adjustment
 
 log = logging.getLogger(__name__)
 
 RETRY_PAUSE = 0.5
-
-
-def publisher_app(env: Mapping[str, str]) -> Celery:
-    app = Celery("chaos-publisher", set_as_current=False)
-    app.config_from_object(_celeryconfig_for(env))
-    return app
-
-
-def close_app(app: Celery) -> None:
-    """Close the broker connections the app opened (Celery's close() only drops the pool)."""
-    pool: Any = app.pool  # celery-types does not know force_close_all
-    with contextlib.suppress(Exception):
-        pool.force_close_all()
-    app.close()
-
-
-def _celeryconfig_for(env: Mapping[str, str]) -> ModuleType:
-    spec = importlib.util.spec_from_file_location("chaos_celeryconfig", ROOT / "celeryconfig.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    with _environment({k: v for k, v in env.items() if k.startswith("LOYALTY_")}):
-        spec.loader.exec_module(module)
-    return module
-
-
-@contextlib.contextmanager
-def _environment(values: Mapping[str, str]) -> Iterator[None]:
-    """Set ``values`` in os.environ for the block (before any of the run's threads start)."""
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 class Publisher:

@@ -24,9 +24,10 @@ from tests.chaos.faults import FaultInjector, FaultRecord, plan_faults
 from tests.chaos.figures import Figures, RunFacts, count, email_problems
 from tests.chaos.mailbox import Mailbox
 from tests.chaos.postgres import PostgresServer
-from tests.chaos.publishing import Publisher, close_app, publisher_app
+from tests.chaos.publishing import Publisher
 from tests.chaos.supervisor import Supervisor
 from tests.chaos.workload import Workload, plan_workload, prepare_database
+from tests.support.celery_apps import app_for, close_app
 from workers.process import ROOT
 
 DEFAULT_LOG_ROOT = ROOT / ".loyalty" / "chaos"
@@ -170,7 +171,7 @@ def _start(
     run_dir = Path(tempfile.mkdtemp(prefix="chaos-run-"))
     cleanup.callback(shutil.rmtree, run_dir, True)
     env = worker_environment(scenario, database_url, broker.url, mailbox.port, run_dir)
-    app = publisher_app(env)
+    app = app_for(env, "chaos-publisher")
     cleanup.callback(close_app, app)
     supervisor = Supervisor(env, log_dir, run_dir)
     cleanup.callback(supervisor.close)

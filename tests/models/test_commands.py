@@ -152,6 +152,8 @@ IDS = [
         ("a\x00b", "control", "nul"),
         ("a\x1bb", "control", "escape"),
         ("a\nb", "", "newline"),
+        ("cust-1\u202egnp.exe", "bidirectional", "right-to-left-override"),
+        ("a\u2066b\u2069", "bidirectional", "isolate"),
     )
 ] + [
     pytest.param(adjust(source="x" * 129), "source", "128", id="source-129-chars"),
@@ -378,6 +380,12 @@ class TestUpsertCustomer:
             pytest.param(upsert(excluded="true"), "excluded", "true or false", id="excluded-str"),
             pytest.param(upsert(first_name="  "), "first_name", "empty", id="first-name-blank"),
             pytest.param(upsert(last_name="x" * 101), "last_name", "100", id="last-name-long"),
+            pytest.param(
+                upsert(first_name="Ada\u202e"), "first_name", "bidirectional", id="first-name-rlo"
+            ),
+            pytest.param(
+                upsert(last_name="\u202dLovelace"), "last_name", "bidirectional", id="last-name-lro"
+            ),
             pytest.param(upsert(nickname="Bo"), "nickname", "not a known field", id="unknown"),
             pytest.param(upsert(adjustment=5), "adjustment", "not a known field", id="adjustment"),
             pytest.param(upsert(customer_id=DROP), "customer_id", "required", id="no-customer-id"),

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from workers.pii import MaskingLogFilter, mask, masked_repr
+from workers.pii import MaskingLogFilter, mask, mask_text, masked_repr
 
 
 def test_every_email_and_phone_at_any_depth_is_masked_in_a_copy() -> None:
@@ -67,6 +67,35 @@ def test_the_repr_is_celerys_truncated_repr_of_the_masked_value() -> None:
     assert shown.endswith("...]]")
     assert len(shown) < 1100
     assert "@example.com" not in shown
+
+
+def test_a_value_nested_a_thousand_deep_is_masked_down_to_a_bound_and_elided_below() -> None:
+    value: object = [{"email": "ada@example.com"}]
+    for _ in range(1000):
+        value = [value]
+
+    shown = mask({"nested": value, "email": "ada@example.com"})
+
+    assert shown["email"] == "a***@e***.com"
+    assert "…" in repr(shown)
+    assert "ada@example.com" not in masked_repr(value)
+
+
+@pytest.mark.timeout(10)
+def test_masking_a_megabyte_token_takes_linear_time() -> None:
+    # A scan from every position of the token, as an unanchored address pattern makes, would take
+    # hours here; a linear one takes milliseconds.
+    token = "x" * 1_000_000
+
+    assert mask_text(token) == token
+    assert mask_text(token + " ada@example.com") == token + " a***@e***.com"
+    assert masked_repr({"note": token}).endswith("...'}")
+
+
+def test_an_address_cut_by_the_repr_limit_is_masked_whole() -> None:
+    note = "y" * 1015 + " ada.lovelace@example.com"
+
+    assert "ada" not in masked_repr({"note": note})
 
 
 @pytest.fixture

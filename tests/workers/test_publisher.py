@@ -5,7 +5,6 @@ connection retries through a proxy that cuts the line, and RabbitMQ publisher co
 from __future__ import annotations
 
 import base64
-import gc
 import json
 import os
 import shutil
@@ -27,6 +26,7 @@ from click.testing import CliRunner
 import celeryconfig
 from models.commands import AdjustPoints, InvalidCommand, UpsertCustomer
 from tests.support import environment
+from tests.support.celery_apps import close_app
 from tests.support.factories import create_customer, create_shop
 from tests.support.tcp_proxy import TcpProxy
 from workers.cli import main
@@ -82,21 +82,6 @@ def publisher_app(broker_url: str, key_prefix: str, results: bool) -> Celery:
     if not results:
         app.conf.result_backend = "disabled"
     return app
-
-
-def close_app(app: Celery) -> None:
-    """Close what the app opened: Celery's own close() only drops the broker pool."""
-    app.pool.force_close_all()
-    app.close()
-    if app.conf.result_backend != "disabled":
-        # An AsyncResult still pending unsubscribes when collected: let it, before closing.
-        gc.collect()
-        consumer = app.backend.result_consumer
-        consumer.stop()
-        # A result collected after this would reconnect just to unsubscribe, and leave that
-        # socket open: there is nothing left to unsubscribe from.
-        consumer.subscribed_to.clear()
-        app.backend.client.connection_pool.disconnect()
 
 
 @pytest.fixture(scope="module")

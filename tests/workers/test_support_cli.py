@@ -14,6 +14,7 @@ from sqlalchemy import Connection, select
 
 from models import handlers
 from models.side_effects import RECALCULATE_TIER
+from models.store import MAX_REJECTED_PAYLOAD
 from models.tables import outbox
 from models.unit_of_work import UnitOfWork
 from tasks.tiers import recalculate_tier
@@ -265,6 +266,22 @@ class TestCommandsShow:
         assert shown == list(range(REFUSED_ATTEMPTS_SHOWN, 0, -1))
         assert view["older_refused_attempts_omitted"] is True
         assert f"only the newest {REFUSED_ATTEMPTS_SHOWN} attempts" in text.output
+
+    def test_a_payload_too_large_to_keep_shows_its_cut_text_masked(
+        self, uow: UnitOfWork, shop: str
+    ) -> None:
+        command_id = f"huge-{uuid.uuid4()}"
+        handlers.adjust_points(
+            uow,
+            adjustment(shop, "ada", command_id=command_id, note="ada@example.com " * 10_000),
+        )
+
+        (attempt,) = show_json(shop, command_id)["refused_attempts"]
+
+        assert attempt["payload_truncated"] is True
+        assert len(attempt["payload"]) <= MAX_REJECTED_PAYLOAD
+        assert attempt["payload"].startswith('{"command_id": ')
+        assert "ada@example.com" not in attempt["payload"]
 
     def test_an_unknown_command_is_an_error(self, shop: str) -> None:
         result = run("commands", "show", shop, "no-such-command")

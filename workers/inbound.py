@@ -1,0 +1,111 @@
+"""The worker's gate for task messages: one Celery cannot run is refused before it can stop the
+consumer.
+
+Celery's consumer trusts a task message's shape: a message without an ``id`` header, or whose
+body is an object or a number instead of ``[args, kwargs, embed]``, raises inside the consumer and
+takes the worker down, and a restarted worker takes the same message again. A non-Python
+publisher can send anything, so each message is checked here first. One that fails is rejected
+without requeue, logged, and recorded in ``rejected_messages`` when it names its shop.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import signals
+from celery.exceptions import InvalidTaskError
+from celery.worker.consumer import Consumer
+
+from models.commands import InvalidCommand, salvage_key
+from models.handlers import reject_invalid
+from workers.db import database
+from workers.pii import masked_repr
+
+log = logging.getLogger(__name__)
+
+MAX_NESTING = 32
+"""No command nests deeper; deeper values would exhaust the stack of whatever walks them."""
+
+
+def malformation(message: Any) -> tuple[str | None, Any]:
+    """Why ``message`` cannot be a task (None when it can), and its body as far as it decoded."""
+    headers = message.headers
+    if not isinstance(headers, dict):
+        return "the headers must be an object", None
+    for name in ("id", "task"):
+        if not isinstance(headers.get(name), str) or not headers[name]:
+            return f"the header {name!r} must be a non-empty string", None
+    try:
+        body = message.decode()
+    except Exception as error:  # a message that does not decode says so in any exception
+        return f"the body does not decode: {error}"[:300], None
+    if not (
+        isinstance(body, list | tuple)
+        and len(body) == 3
+        and isinstance(body[0], list | tuple)
+        and isinstance(body[1], dict)
+        and (body[2] is None or isinstance(body[2], dict))
+    ):
+        return "the body must be [args, kwargs, embed]", body
+    if _nested_deeper_than(body, MAX_NESTING):
+        return f"the body nests deeper than {MAX_NESTING} levels", body
+    return None, body
+
+
+def _nested_deeper_than(value: Any, limit: int) -> bool:
+    pending = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, dict):
+            pending.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list | tuple):
+            pending.extend((child, depth + 1) for child in item)
+    return False
+
+
+class GuardedConsumer(Consumer):
+    """Celery's consumer, with every task message checked by :func:`malformation` first."""
+
+    connection_errors: tuple[type[Exception], ...]  # Celery's, left out of its type stubs
+
+    def create_task_handler(self, *args: Any, **kwargs: Any) -> Any:
+        handle = super().create_task_handler(*args, **kwargs)
+
+        def on_task_received(message: Any) -> Any:
+            problem, body = malformation(message)
+            if problem is None:
+                return handle(message)
+            return self.on_malformed_message(message, problem, body)
+
+        return on_task_received
+
+    def on_malformed_message(self, message: Any, problem: str, body: Any) -> None:
+        headers = message.headers if isinstance(message.headers, dict) else {}
+        log.error(
+            "Rejected a malformed task message (%s): task %s, id %s, body %s",
+            problem,
+            masked_repr(headers.get("task"), 100),
+            masked_repr(headers.get("id"), 100),
+            masked_repr(body, 300),
+        )
+        message.reject_log_error(log, self.connection_errors)
+        signals.task_rejected.send(sender=self, message=message, exc=InvalidTaskError(problem))
+        _record(str(headers.get("task") or "unknown")[:32], body, problem)
+
+
+def _record(task: str, body: Any, problem: str) -> None:
+    """Into ``rejected_messages`` when the message names a shop; a database that is down only
+    costs the record, never the consumer."""
+    args = body[0] if isinstance(body, list | tuple) and body else None
+    command = args[0] if isinstance(args, list | tuple) and args else None
+    shop_id, _ = salvage_key(command)
+    if shop_id is None:
+        return
+    invalid = InvalidCommand([{"field": "message", "reason": problem}])
+    try:
+        reject_invalid(database.unit_of_work(), task, command, invalid)
+    except Exception:
+        log.exception("Could not record the malformed message of shop %s", shop_id)
