@@ -85,6 +85,9 @@ beat_schedule = {
     }
 }
 task_create_missing_queues = False
+# Were a queue ever created on the fly, on RabbitMQ it must be a quorum queue like the others:
+# a classic queue of the same name would keep every worker from starting.
+task_create_missing_queue_type = "quorum" if _is_rabbitmq else "classic"
 
 # Acknowledge after the work, requeue when a child dies or a hard time limit kills it; a task
 # that raises is not requeued (its command is recorded, or it is a bug to look at).

@@ -142,3 +142,13 @@ def test_a_redelivery_bound_too_short_to_run_a_task_is_refused() -> None:
         _settings_for("redis://127.0.0.1:6379/0", LOYALTY_REDELIVERY_BOUND="5")
 
     assert "LOYALTY_REDELIVERY_BOUND must be at least 20 seconds" in refused.value.stderr
+
+
+def test_a_queue_created_on_the_fly_on_rabbitmq_is_a_quorum_queue() -> None:
+    probe = "import celeryconfig; print(celeryconfig.task_create_missing_queue_type)"
+    env = dict(os.environ, LOYALTY_BROKER_URL="amqp://guest:guest@127.0.0.1:5672//")
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
+
+    assert done.stdout.strip() == "quorum"

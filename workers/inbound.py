@@ -1,5 +1,6 @@
-"""The worker's gate for task messages: one Celery cannot run is refused before it can stop the
-consumer.
+"""The worker's consumer: Celery's, with a gate for task messages, so that one Celery cannot run
+is refused before it can stop the consumer, and plain words when RabbitMQ holds a queue of the
+wrong type.
 
 Celery's consumer trusts a task message's shape: a message without an ``id`` header, or whose
 body is an object or a number instead of ``[args, kwargs, embed]``, raises inside the consumer and
@@ -11,8 +12,10 @@ without requeue, logged, and recorded in ``rejected_messages`` when it names its
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
+from amqp.exceptions import PreconditionFailed
 from celery import signals
 from celery.exceptions import InvalidTaskError
 from celery.worker.consumer import Consumer
@@ -66,10 +69,36 @@ def _nested_deeper_than(value: Any, limit: int) -> bool:
     return False
 
 
+def queue_type_advice(refusal: str) -> str | None:
+    """What to do when RabbitMQ refused to declare a queue as a quorum queue because it exists
+    as another type; None for any other refusal."""
+    found = re.search(r"arg 'x-queue-type' for queue '([^']*)' in vhost '([^']*)'", refusal)
+    if found is None:
+        return None
+    queue, vhost = found.groups()
+    return (
+        f"RabbitMQ already has the queue {queue!r} (vhost {vhost!r}) as another type than the"
+        " quorum queue this worker declares: a publisher declared it first without"
+        " 'x-queue-type: quorum'. To fix it: stop the publishers; move any messages the queue"
+        f" holds (a shovel); delete it (rabbitmqctl delete_queue {queue} --vhost {vhost}); start"
+        " the worker, which declares it as a quorum queue; then make each publisher either publish"
+        " without declaring the queue or declare it with the argument x-queue-type: quorum."
+    )
+
+
 class GuardedConsumer(Consumer):
     """Celery's consumer, with every task message checked by :func:`malformation` first."""
 
     connection_errors: tuple[type[Exception], ...]  # Celery's, left out of its type stubs
+
+    def start(self) -> None:
+        try:
+            super().start()
+        except PreconditionFailed as refusal:
+            advice = queue_type_advice(str(refusal))
+            if advice is not None:
+                log.critical(advice)
+            raise
 
     def create_task_handler(self, *args: Any, **kwargs: Any) -> Any:
         handle = super().create_task_handler(*args, **kwargs)
