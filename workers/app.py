@@ -6,6 +6,9 @@ Start a worker with ``celery -A workers.app worker -Q loyalty.adjustments``.
 from __future__ import annotations
 
 import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from celery import Celery
@@ -31,6 +34,30 @@ app = Celery(
     ],
 )
 app.config_from_object("celeryconfig")
+
+# The celery command line's own options that take a value, to find its subcommand past them.
+_CELERY_VALUE_OPTIONS = frozenset(
+    {"-A", "--app", "-b", "--broker", "--result-backend", "--loader", "--config", "--workdir"}
+)
+
+
+def celery_subcommand(argv: Sequence[str]) -> str | None:
+    """What ``celery`` was asked to run (``worker``, ``flower``…); None outside its command line."""
+    if not argv or not (Path(argv[0]).name == "celery" or argv[0].endswith("celery/__main__.py")):
+        return None
+    arguments = iter(argv[1:])
+    for argument in arguments:
+        if argument in _CELERY_VALUE_OPTIONS:
+            next(arguments, None)
+        elif not argument.startswith("-"):
+            return argument
+    return None
+
+
+if celery_subcommand(sys.argv) == "flower":
+    # Stored results are the tasks' own, contact details included; Flower shows task events,
+    # which are masked, and never reads results, however it was started.
+    app.conf.update(result_backend="disabled")
 
 # httpx logs every request URL at INFO, and a provider lookup's URL carries the customer's email.
 logging.getLogger("httpx").setLevel(logging.WARNING)

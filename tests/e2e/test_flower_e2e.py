@@ -4,7 +4,6 @@ db 10), the way docker-compose.yml runs them."""
 
 from __future__ import annotations
 
-import gc
 import socket
 import subprocess
 import sys
@@ -12,7 +11,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 import httpx
 import pytest
@@ -21,6 +20,7 @@ from celery import Celery
 from sqlalchemy import Engine
 
 from tests.support import environment
+from tests.support.celery_apps import app_for, close_app
 from tests.support.factories import create_shop
 from workers.db import database
 from workers.process import ROOT, WorkerProcess
@@ -55,44 +55,14 @@ def free_port() -> int:
         return port
 
 
-def app_on(broker_url: str) -> Celery:
-    """A publisher's own Celery app, configured like the service's, on another broker."""
-    app = Celery("flower-e2e-publisher", set_as_current=False)
-    app.config_from_object("celeryconfig")
-    app.conf.broker_url = broker_url
-    return app
-
-
-def close_app(app: Celery) -> None:
-    """Close what the app opened: Celery's own close() only drops the broker pool."""
-    app.pool.force_close_all()
-    app.close()
-    gc.collect()  # an AsyncResult still pending unsubscribes when collected: let it, first
-    app.backend.result_consumer.stop()
-    app.backend.client.connection_pool.disconnect()
-
-
 @pytest.fixture(scope="module")
 def stack(engine: Engine) -> Iterator[Stack]:
     with redis.Redis.from_url(BROKER_URL) as broker:
         broker.flushdb()
     env = environment.worker_environment(LOYALTY_BROKER_URL=BROKER_URL)
-    port = free_port()
-    (ROOT / ".loyalty").mkdir(exist_ok=True)
-    flower_log = (ROOT / ".loyalty" / "flower-e2e.log").open("wb")
-    flower = subprocess.Popen(
-        [
-            sys.executable, "-m", "celery", "-A", "workers.app", "flower",
-            "--address=127.0.0.1", f"--port={port}", f"--basic-auth={':'.join(LOGIN)}",
-        ],
-        cwd=ROOT,
-        # As in docker-compose.yml: Flower reads no result backend, only task events.
-        env={**env, "LOYALTY_RESULT_BACKEND": "disabled"},
-        stdout=flower_log,
-        stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    base_url = f"http://127.0.0.1:{port}"
-    app = app_on(BROKER_URL)
+    # As in docker-compose.yml: Flower reads no result backend, only task events.
+    flower, base_url, flower_log = start_flower({**env, "LOYALTY_RESULT_BACKEND": "disabled"})
+    app = app_for(env)
     worker = WorkerProcess(
         "flower-e2e",
         ROOT / ".loyalty" / "worker-flower-e2e.log",
@@ -102,22 +72,47 @@ def stack(engine: Engine) -> Iterator[Stack]:
         log_level="info",
     )
     try:
-        wait_for_flower(base_url, flower)
         worker.start()
         worker.wait_ready(app)
         yield Stack(app, worker, base_url)
     finally:
         worker.stop()
-        flower.terminate()
-        try:
-            flower.wait(30)
-        except subprocess.TimeoutExpired:
-            flower.kill()
-            flower.wait()
-        flower_log.close()
+        stop_flower(flower, flower_log)
         close_app(app)
         with redis.Redis.from_url(BROKER_URL) as broker:
             broker.flushdb()
+
+
+def start_flower(
+    env: dict[str, str], name: str = "flower-e2e"
+) -> tuple[subprocess.Popen[bytes], str, IO[bytes]]:
+    """``celery -A workers.app flower`` with ``env``: the process, its URL and its log file."""
+    port = free_port()
+    (ROOT / ".loyalty").mkdir(exist_ok=True)
+    log = (ROOT / ".loyalty" / f"{name}.log").open("wb")
+    flower = subprocess.Popen(
+        [
+            sys.executable, "-m", "celery", "-A", "workers.app", "flower",
+            "--address=127.0.0.1", f"--port={port}", f"--basic-auth={':'.join(LOGIN)}",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    base_url = f"http://127.0.0.1:{port}"
+    wait_for_flower(base_url, flower)
+    return flower, base_url, log
+
+
+def stop_flower(flower: subprocess.Popen[bytes], log: IO[bytes]) -> None:
+    flower.terminate()
+    try:
+        flower.wait(30)
+    except subprocess.TimeoutExpired:
+        flower.kill()
+        flower.wait()
+    log.close()
 
 
 def wait_for_flower(base_url: str, flower: subprocess.Popen[bytes], timeout: float = 60) -> None:
@@ -231,3 +226,23 @@ def test_flower_requires_its_login(stack: Stack, path: str, auth: tuple[str, str
 
     assert response.status_code == 401
     assert "OK" not in response.text
+
+
+def test_flower_started_with_the_workers_environment_never_reads_stored_results(
+    stack: Stack,
+) -> None:
+    """The README's other way to start it: ``celery -A workers.app flower`` where the workers
+    run, result backend configured."""
+    task_id = str(uuid.uuid4())
+    upsert_result = {"status": "applied", "customer": {"customer_id": "ada", "email": EMAIL}}
+    stack.app.backend.store_result(task_id, upsert_result, "SUCCESS")
+    assert stack.app.AsyncResult(task_id).get(timeout=5) == upsert_result
+    env = environment.worker_environment(LOYALTY_BROKER_URL=BROKER_URL)
+    flower, base_url, log = start_flower(env, name="flower-e2e-workers-env")
+    try:
+        stored = httpx.get(f"{base_url}/api/task/result/{task_id}", auth=LOGIN, timeout=5)
+    finally:
+        stop_flower(flower, log)
+
+    assert stored.status_code == 503
+    assert "ada.lovelace" not in stored.text
