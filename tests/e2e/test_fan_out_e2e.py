@@ -253,9 +253,12 @@ def test_adjustments_fan_out_to_tiers_emails_and_each_enabled_provider(stack: St
 
 
 def test_a_burst_to_one_customer_collapses_into_few_profile_pushes(stack: Stack) -> None:
-    shop = new_shop("klaviyo")
-    run("customer", "upsert", shop, "hot", "--wait")
+    shop = new_shop("klaviyo", "omnisend")
+    email = f"Hot-{shop}@Example.com"  # Omnisend holds it with this case, and so do we
+    run("customer", "upsert", shop, "hot", "--email", email, "--wait")
+    stack.omnisend.add_contact(email)
     earlier = len(stack.klaviyo.requests)
+    omnisend_writes = stack.omnisend.contact_writes
 
     apply_all([adjustment(shop, "hot", adjustment=1, send_email=False) for _ in range(200)])
     settle(stack, shop, timeout=120)
@@ -271,6 +274,10 @@ def test_a_burst_to_one_customer_collapses_into_few_profile_pushes(stack: Stack)
     assert len(stack.klaviyo.events_for("hot")) == 200
     assert len(pushes) <= 20, f"{len(pushes)} profile pushes for 200 adjustments"
     assert_within_rate_limit(stack.klaviyo.requests[earlier:], KLAVIYO_LIMIT_PER_SECOND)
+    assert balance(stack.omnisend.contact(email), "customProperties") == 200
+    writes = stack.omnisend.contact_writes - omnisend_writes
+    assert 1 <= writes <= 20, f"{writes} Omnisend contact writes for 200 adjustments"
+    assert len([e for e in stack.omnisend.events if e["contact"]["email"] == email]) == 200
 
 
 def assert_within_rate_limit(requests: list[RecordedRequest], per_second: int) -> None:

@@ -1,9 +1,13 @@
 """Omnisend's 2026-03-15 REST API over httpx.
 
-Only contacts that already exist are touched: the profile goes through ``PATCH
-/api/contacts?email=``, which never creates a contact nor changes consent, and its 404 is how we
-learn there is no contact. An event names its contact by email and Omnisend would create the
-contact from it, so an event is only sent after that PATCH found the contact.
+Only contacts that already exist are touched. The contact is looked up read-only (``GET
+/api/contacts?email=``, the email exactly as stored: Omnisend's identifiers are case-sensitive);
+none means nothing is sent, since an event names its contact by email and Omnisend would create
+the contact from it. The loyalty properties are written (``PATCH /api/contacts/{id}``, which never
+touches consent) only when they differ from what the contact holds, so a burst of adjustments,
+already coalesced by the sync delay, costs Omnisend few writes. An event's ``eventID`` is the
+transaction id itself (a UUID): an operator finds the event of a transaction by it, and with the
+fixed ``eventTime`` it is what Omnisend deduplicates a resent event on.
 """
 
 from __future__ import annotations
@@ -31,9 +35,6 @@ log = logging.getLogger(__name__)
 
 API_VERSION = "2026-03-15"
 EVENT_NAME = "loyalty points adjusted"
-# eventID = uuid5(EVENT_ID_NAMESPACE, transaction id): the same adjustment always gets the same
-# id, which with a fixed eventTime is what Omnisend deduplicates on. Never change this value.
-EVENT_ID_NAMESPACE = uuid.UUID("6f1c2a4e-3b5d-4e8f-9a7b-0c1d2e3f4a5b")
 
 
 class OmnisendProvider(HttpProvider):
@@ -59,24 +60,26 @@ class OmnisendProvider(HttpProvider):
             return "skipped: nothing to send"
         if not state.email:
             return "skipped: no email"
-        email = state.email.strip().lower()  # Omnisend's email identifier is case-sensitive
-        # Also done for an event alone: absolute state makes it harmless, and it is the only
-        # existence check that cannot create a contact.
-        profile = self._send(
-            api_key,
-            throttle,
-            "PATCH",
-            "/api/contacts",
-            params={"email": email},
-            json={"customProperties": custom_properties(state)},
-            missing_ok=True,
-        )
-        if profile is None:
+        email = state.email  # exactly as stored: Omnisend matches identifiers case-sensitively
+        contact = self._find_contact(api_key, throttle, email)
+        if contact is None:
             log.info("omnisend: no contact for customer %s; not creating one", state.customer_id)
             return "skipped: no omnisend contact"
+        wanted = custom_properties(state)
+        held = contact.get("customProperties") or {}
+        changed = push_profile and any(held.get(name) != value for name, value in wanted.items())
+        if changed:
+            path = f"/api/contacts/{contact['id']}"
+            self._send(api_key, throttle, "PATCH", path, json={"customProperties": wanted})
         if event is not None:
             self._send(api_key, throttle, "POST", "/api/events", json=event_body(email, event))
-        return "synced"
+        return "synced" if changed or event is not None else "skipped: omnisend already current"
+
+    def _find_contact(self, api_key: str, throttle: Throttle, email: str) -> dict[str, Any] | None:
+        body = self._send(api_key, throttle, "GET", "/api/contacts", params={"email": email}).json()
+        contacts = body.get("contacts") if isinstance(body, dict) else None
+        found = (c for c in contacts or [] if isinstance(c, dict) and c.get("email") == email)
+        return next(found, None)
 
     def _send(
         self,
@@ -86,14 +89,11 @@ class OmnisendProvider(HttpProvider):
         path: str,
         *,
         params: dict[str, str] | None = None,
-        json: dict[str, Any],
-        missing_ok: bool = False,
-    ) -> httpx.Response | None:
+        json: dict[str, Any] | None = None,
+    ) -> httpx.Response:
         response = self.request(api_key, throttle, method, path, params=params, json=json)
         if response.is_success:
             return response
-        if missing_ok and response.status_code == 404:
-            return None
         raise error_for_status(
             "omnisend",
             response.status_code,
@@ -111,15 +111,11 @@ def custom_properties(state: CustomerState) -> dict[str, object]:
     return {name: value for name, value in properties.items() if value is not None}
 
 
-def event_id(transaction_id: str) -> str:
-    return str(uuid.uuid5(EVENT_ID_NAMESPACE, transaction_id))
-
-
 def event_body(email: str, event: PointsEvent) -> dict[str, Any]:
     return {
         "eventName": EVENT_NAME,
         "origin": "api",
-        "eventID": event_id(event.transaction_id),
+        "eventID": str(uuid.UUID(event.transaction_id)),
         "eventTime": iso_utc(event.occurred_at),
         "contact": {"email": email},
         "properties": {

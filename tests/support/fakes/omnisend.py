@@ -2,10 +2,12 @@
 
 What it holds to, as Omnisend documents it:
 * ``Authorization: Omnisend-API-Key <key>`` and ``Omnisend-Version: 2026-03-15`` on every call;
-* ``PATCH /api/contacts?email=`` updates only what the body names and answers 404 when there is
-  no contact with that (case-sensitive) email; custom property names are ``[A-Za-z0-9_]`` of at
-  most 128 characters, values booleans, numbers, strings (2048 max) or string arrays, and a
-  contact holds at most 200 of them;
+* ``GET /api/contacts?email=`` lists the contacts whose email is exactly that (identifiers are
+  case-sensitive) as ``{"contacts": [...], "paging": {...}}``, and changes nothing;
+* ``PATCH /api/contacts/{id}`` and ``PATCH /api/contacts?email=`` update only what the body
+  names and answer 404 when there is no such contact; custom property names are
+  ``[A-Za-z0-9_]`` of at most 128 characters, values booleans, numbers, strings (2048 max) or
+  string arrays, and a contact holds at most 200 of them; ``contact_writes`` counts the updates;
 * ``POST /api/events`` answers 202 and, like Omnisend, creates the contact it names when there
   is none (tests use this to prove a client never caused one); an eventID seen before with the
   same eventTime is processed once;
@@ -52,13 +54,14 @@ class FakeOmnisend(FakeProviderServer):
     def reset_state(self) -> None:
         self._contacts: dict[str, dict[str, Any]] = {}  # by email, exactly as stored
         self._events: list[dict[str, Any]] = []
+        self._contact_writes = 0
 
     def add_contact(self, email: str, **custom_properties: Any) -> str:
         """A contact that exists at Omnisend (our client never creates one)."""
         with self.lock:
             contact = self._new_contact(email, created_by="test")
             contact["customProperties"].update(custom_properties)
-            return str(contact["contactID"])
+            return str(contact["id"])
 
     def contact(self, email: str) -> dict[str, Any] | None:
         with self.lock:
@@ -68,6 +71,12 @@ class FakeOmnisend(FakeProviderServer):
     def contacts(self) -> list[dict[str, Any]]:
         with self.lock:
             return self.snapshot(list(self._contacts.values()))
+
+    @property
+    def contact_writes(self) -> int:
+        """Contact updates accepted (a lookup is not one)."""
+        with self.lock:
+            return self._contact_writes
 
     @property
     def events(self) -> list[dict[str, Any]]:
@@ -132,17 +141,31 @@ class FakeOmnisend(FakeProviderServer):
         return Reply(404, _problem(404, "not-found", "Not Found", what, request.path))
 
     def route(self, request: RecordedRequest) -> Reply:
+        if request.path == "/api/contacts" and request.method == "GET":
+            return self._list_contacts(request)
         if request.path == "/api/contacts" and request.method == "PATCH":
-            return self._patch_contact(request)
+            return self._patch_contact(request, self._contacts.get(request.query.get("email", "")))
+        if request.path.startswith("/api/contacts/") and request.method == "PATCH":
+            contact_id = request.path.removeprefix("/api/contacts/")
+            found = (c for c in self._contacts.values() if c["id"] == contact_id)
+            return self._patch_contact(request, next(found, None))
         if request.path == "/api/events" and request.method == "POST":
             return self._create_event(request)
         return self.not_found(request, f"{request.method} {request.path} is not an endpoint.")
 
     # -- endpoints ------------------------------------------------------------------------------
 
-    def _patch_contact(self, request: RecordedRequest) -> Reply:
+    def _list_contacts(self, request: RecordedRequest) -> Reply:
         email = request.query.get("email")
-        if not email:
+        if email is None:
+            found = list(self._contacts.values())
+        else:
+            found = [self._contacts[email]] if email in self._contacts else []
+        paging = {"cursors": {"after": None, "before": None}, "hasMore": False, "limit": 100}
+        return Reply(200, {"contacts": found, "paging": paging})
+
+    def _patch_contact(self, request: RecordedRequest, contact: dict[str, Any] | None) -> Reply:
+        if request.path == "/api/contacts" and not request.query.get("email"):
             raise BadRequest("The email query parameter is required.", "email")
         body = request.json
         if not isinstance(body, dict):
@@ -150,7 +173,6 @@ class FakeOmnisend(FakeProviderServer):
         unknown = set(body) - CONTACT_FIELDS
         if unknown:
             raise BadRequest(f"Unknown field(s): {', '.join(sorted(unknown))}.", "body")
-        contact = self._contacts.get(email)
         if contact is None:
             return self.not_found(request, "Contact not found.")
         properties = body.get("customProperties", {})
@@ -165,6 +187,7 @@ class FakeOmnisend(FakeProviderServer):
             if name in body:
                 contact[name] = body[name]
         contact["updatedAt"] = _now()
+        self._contact_writes += 1
         return Reply(200, contact)
 
     def _create_event(self, request: RecordedRequest) -> Reply:
@@ -214,7 +237,7 @@ class FakeOmnisend(FakeProviderServer):
 
     def _new_contact(self, email: str, *, created_by: str) -> dict[str, Any]:
         contact: dict[str, Any] = {
-            "contactID": uuid.uuid4().hex[:24],
+            "id": uuid.uuid4().hex[:24],
             "email": email,
             "customProperties": {},
             "createdBy": created_by,

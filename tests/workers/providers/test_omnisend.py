@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Iterator
 from types import SimpleNamespace
 
@@ -23,9 +22,10 @@ from tests.workers.providers import (
 from workers.providers import base
 from workers.providers.base import PermanentProviderError, TransientProviderError
 from workers.providers.config import ProviderSettings
-from workers.providers.omnisend import EVENT_ID_NAMESPACE, OmnisendProvider, retry_after
+from workers.providers.omnisend import OmnisendProvider, retry_after
 
 EMAIL = "ann@example.com"
+TRANSACTION_ID = "0b5cfa8e-6d1f-4f7e-9a53-2c8e1d7b4a10"
 
 
 @pytest.fixture(scope="module")
@@ -54,22 +54,24 @@ def _debug_logging(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
 
 
-def test_profile_patches_custom_properties_of_the_existing_contact(
+def test_the_contact_is_looked_up_read_only_then_its_properties_patched(
     fake: FakeOmnisend, omnisend: OmnisendProvider
 ) -> None:
-    fake.add_contact(EMAIL, favourite_colour="green")
+    contact_id = fake.add_contact(EMAIL, favourite_colour="green")
 
     outcome = omnisend.sync(
         API_KEY, customer(), push_profile=True, event=None, throttle=CountingThrottle()
     )
 
     assert outcome == "synced"
-    [request] = fake.requests
-    assert (request.method, request.path, request.status) == ("PATCH", "/api/contacts", 200)
-    assert request.query == {"email": EMAIL}
-    assert request.headers["Authorization"] == f"Omnisend-API-Key {API_KEY}"
-    assert request.headers["Omnisend-Version"] == "2026-03-15"
-    assert request.json == {
+    lookup, write = fake.requests
+    assert (lookup.method, lookup.path, lookup.status) == ("GET", "/api/contacts", 200)
+    assert lookup.query == {"email": EMAIL}
+    assert (write.method, write.path, write.status) == ("PATCH", f"/api/contacts/{contact_id}", 200)
+    for request in (lookup, write):
+        assert request.headers["Authorization"] == f"Omnisend-API-Key {API_KEY}"
+        assert request.headers["Omnisend-Version"] == "2026-03-15"
+    assert write.json == {
         "customProperties": {
             "loyalty_points_balance": 170,
             "loyalty_lifetime_points": 950,
@@ -84,21 +86,38 @@ def test_profile_patches_custom_properties_of_the_existing_contact(
     assert contact["customProperties"]["favourite_colour"] == "green"  # untouched
 
 
-def test_the_email_is_normalised_because_omnisend_matches_it_case_sensitively(
+def test_a_contact_that_already_holds_the_state_is_not_written_again(
     fake: FakeOmnisend, omnisend: OmnisendProvider
 ) -> None:
     fake.add_contact(EMAIL)
+    throttle = CountingThrottle()
 
-    omnisend.sync(
-        API_KEY,
-        customer(email="  Ann@Example.COM "),
-        push_profile=True,
-        event=None,
-        throttle=CountingThrottle(),
+    first = omnisend.sync(API_KEY, customer(), push_profile=True, event=None, throttle=throttle)
+    again = omnisend.sync(API_KEY, customer(), push_profile=True, event=None, throttle=throttle)
+
+    assert (first, again) == ("synced", "skipped: omnisend already current")
+    assert fake.contact_writes == 1
+    assert [r.method for r in fake.requests] == ["GET", "PATCH", "GET"]
+
+
+@pytest.mark.parametrize("stored", ["Ann@Example.com", "ann@example.com"])
+def test_the_email_is_looked_up_exactly_as_stored_because_omnisend_matches_it_by_case(
+    fake: FakeOmnisend, omnisend: OmnisendProvider, stored: str
+) -> None:
+    fake.add_contact("Ann@Example.com")
+
+    outcome = omnisend.sync(
+        API_KEY, customer(email=stored), push_profile=True, event=None, throttle=CountingThrottle()
     )
 
-    assert fake.requests[0].query == {"email": EMAIL}
-    assert fake.requests[0].status == 200
+    assert fake.requests[0].query == {"email": stored}
+    if stored == "Ann@Example.com":
+        assert outcome == "synced"
+        assert fake.contact_writes == 1
+    else:
+        assert outcome == "skipped: no omnisend contact"
+        assert fake.contact_writes == 0
+        assert fake.contact(stored) is None
 
 
 def test_a_lost_tier_is_cleared_and_a_missing_activity_time_left_out(
@@ -114,7 +133,7 @@ def test_a_lost_tier_is_cleared_and_a_missing_activity_time_left_out(
         throttle=CountingThrottle(),
     )
 
-    sent = fake.requests[0].json["customProperties"]
+    sent = fake.requests_to("PATCH", fake.requests[1].path)[0].json["customProperties"]
     assert sent["loyalty_vip_tier"] == ""
     assert "loyalty_last_activity_at" not in sent
     contact = fake.contact(EMAIL)
@@ -122,25 +141,29 @@ def test_a_lost_tier_is_cleared_and_a_missing_activity_time_left_out(
     assert contact["customProperties"]["loyalty_vip_tier"] == ""
 
 
-def test_the_event_follows_the_profile_with_a_stable_event_id(
+def test_the_event_carries_the_transaction_id_as_its_event_id(
     fake: FakeOmnisend, omnisend: OmnisendProvider
 ) -> None:
-    fake.add_contact(EMAIL)
+    contact_id = fake.add_contact(EMAIL)
     throttle = CountingThrottle()
+    event = adjustment(transaction_id=TRANSACTION_ID)
 
     for _ in range(2):  # a retried task sends the same event again
-        omnisend.sync(API_KEY, customer(), push_profile=True, event=adjustment(), throttle=throttle)
+        omnisend.sync(API_KEY, customer(), push_profile=True, event=event, throttle=throttle)
 
     assert [(r.method, r.path, r.status) for r in fake.requests] == [
-        ("PATCH", "/api/contacts", 200),
+        ("GET", "/api/contacts", 200),
+        ("PATCH", f"/api/contacts/{contact_id}", 200),
         ("POST", "/api/events", 202),
-    ] * 2
+        ("GET", "/api/contacts", 200),
+        ("POST", "/api/events", 202),
+    ]
     first, second = (r.json for r in fake.requests_to("POST", "/api/events"))
     assert first == second
     assert first == {
         "eventName": "loyalty points adjusted",
         "origin": "api",
-        "eventID": str(uuid.uuid5(EVENT_ID_NAMESPACE, "tx-1001")),
+        "eventID": TRANSACTION_ID,
         "eventTime": "2025-01-02T03:04:05Z",
         "contact": {"email": EMAIL},
         "properties": {
@@ -151,22 +174,26 @@ def test_the_event_follows_the_profile_with_a_stable_event_id(
             "reason": "order #1001",
         },
     }
-    assert fake.requests[1].headers["Omnisend-Version"] == "2026-03-15"
     assert len(fake.events) == 1  # same eventID and eventTime: processed once
-    assert throttle.calls == len(fake.requests) == 4
+    assert throttle.calls == len(fake.requests) == 5
 
 
-def test_an_event_alone_still_checks_the_contact_exists_first(
+def test_an_event_alone_still_looks_the_contact_up_first(
     fake: FakeOmnisend, omnisend: OmnisendProvider
 ) -> None:
     fake.add_contact(EMAIL)
 
     outcome = omnisend.sync(
-        API_KEY, customer(), push_profile=False, event=adjustment(), throttle=CountingThrottle()
+        API_KEY,
+        customer(),
+        push_profile=False,
+        event=adjustment(transaction_id=TRANSACTION_ID),
+        throttle=CountingThrottle(),
     )
 
     assert outcome == "synced"
-    assert [r.method for r in fake.requests] == ["PATCH", "POST"]
+    assert [r.method for r in fake.requests] == ["GET", "POST"]
+    assert fake.contact_writes == 0
 
 
 @pytest.mark.parametrize("push_profile", [True, False])
@@ -177,12 +204,12 @@ def test_no_contact_is_skipped_and_never_created(
         API_KEY,
         customer(),
         push_profile=push_profile,
-        event=adjustment(),
+        event=adjustment(transaction_id=TRANSACTION_ID),
         throttle=CountingThrottle(),
     )
 
     assert outcome == "skipped: no omnisend contact"
-    assert [(r.method, r.status) for r in fake.requests] == [("PATCH", 404)]
+    assert [(r.method, r.status) for r in fake.requests] == [("GET", 200)]
     assert fake.contacts == []
     assert fake.events == []
 
@@ -266,22 +293,21 @@ def test_server_errors_are_transient(
     assert len(fake.requests) == 1
 
 
-def test_a_failing_event_after_the_profile_is_transient(
+def test_a_failed_sync_sent_again_delivers_its_event_once(
     fake: FakeOmnisend, omnisend: OmnisendProvider
 ) -> None:
     fake.add_contact(EMAIL)
+    event = adjustment(transaction_id=TRANSACTION_ID)
     fake.fail_always(503)
     with pytest.raises(TransientProviderError):
         omnisend.sync(
-            API_KEY, customer(), push_profile=True, event=adjustment(), throttle=CountingThrottle()
+            API_KEY, customer(), push_profile=True, event=event, throttle=CountingThrottle()
         )
     fake.recover()
 
-    omnisend.sync(
-        API_KEY, customer(), push_profile=True, event=adjustment(), throttle=CountingThrottle()
-    )
+    omnisend.sync(API_KEY, customer(), push_profile=True, event=event, throttle=CountingThrottle())
 
-    assert [r.status for r in fake.requests] == [503, 200, 202]
+    assert [r.status for r in fake.requests] == [503, 200, 200, 202]
     assert len(fake.events) == 1
 
 
