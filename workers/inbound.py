@@ -42,7 +42,7 @@ def malformation(message: Any) -> tuple[str | None, Any]:
     try:
         body = message.decode()
     except Exception as error:  # a message that does not decode says so in any exception
-        return f"the body does not decode: {error}"[:300], None
+        return f"the body does not decode: {type(error).__name__}: {error}"[:300], None
     if not (
         isinstance(body, list | tuple)
         and len(body) == 3
