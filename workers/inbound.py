@@ -16,10 +16,12 @@ import re
 from typing import Any
 
 from amqp.exceptions import PreconditionFailed
-from celery import signals
+from celery import signals, states
+from celery.backends.base import DisabledBackend
 from celery.exceptions import InvalidTaskError
 from celery.worker.consumer import Consumer
 
+from models import results
 from models.commands import InvalidCommand, salvage_key
 from models.handlers import reject_invalid
 from workers.db import database
@@ -122,19 +124,30 @@ class GuardedConsumer(Consumer):
         )
         message.reject_log_error(log, self.connection_errors)
         signals.task_rejected.send(sender=self, message=message, exc=InvalidTaskError(problem))
-        _record(str(headers.get("task") or "unknown")[:32], body, problem)
+        result = _record(str(headers.get("task") or "unknown")[:32], body, problem)
+        self._answer(headers.get("id"), result)
+
+    def _answer(self, task_id: Any, result: dict[str, Any]) -> None:
+        """A publisher waiting on the task gets the rejection, as for any invalid command."""
+        backend = self.app.backend
+        if not isinstance(task_id, str) or not task_id or isinstance(backend, DisabledBackend):
+            return
+        try:
+            backend.store_result(task_id, result, states.SUCCESS)
+        except Exception:
+            log.exception("Could not store the rejection of task %s", task_id)
 
 
-def _record(task: str, body: Any, problem: str) -> None:
-    """Into ``rejected_messages`` when the message names a shop; a database that is down only
-    costs the record, never the consumer."""
+def _record(task: str, body: Any, problem: str) -> dict[str, Any]:
+    """The rejection, recorded in ``rejected_messages`` when the message names a shop; a
+    database that is down only costs the record, never the consumer."""
     args = body[0] if isinstance(body, list | tuple) and body else None
     command = args[0] if isinstance(args, list | tuple) and args else None
-    shop_id, _ = salvage_key(command)
-    if shop_id is None:
-        return
+    shop_id, command_id = salvage_key(command)
     invalid = InvalidCommand([{"field": "message", "reason": problem}])
-    try:
-        reject_invalid(database.unit_of_work(), task, command, invalid)
-    except Exception:
-        log.exception("Could not record the malformed message of shop %s", shop_id)
+    if shop_id is not None:
+        try:
+            return reject_invalid(database.unit_of_work(), task, command, invalid)
+        except Exception:
+            log.exception("Could not record the malformed message of shop %s", shop_id)
+    return results.rejected(shop_id, command_id, invalid.rejection())

@@ -201,6 +201,10 @@ def test_a_malformed_task_message_is_refused_and_the_next_command_applied(
     stack.publish_raw(body, headers)
 
     _assert_worker_carries_on(stack)
+    if "id" in headers:  # a publisher waiting on it gets the rejection
+        answer = stack.app.AsyncResult(headers["id"]).get(timeout=NEXT_COMMAND_WAIT)
+        assert answer["status"] == "rejected"
+        assert answer["error"]["code"] == "invalid_command"
 
 
 MALFORMED_ENVELOPES = {
@@ -225,12 +229,15 @@ def test_a_malformed_redis_envelope_is_dropped_and_the_next_command_applied(
 
 def test_a_deeply_nested_command_of_a_known_shop_is_recorded(stack: Stack, engine: Engine) -> None:
     command_id = f"deep-{stack.broker}"
-    stack.publish_raw(task_body(command(command_id, note=nested(800))), task_headers())
+    headers = task_headers()
+    stack.publish_raw(task_body(command(command_id, note=nested(800))), headers)
 
     _assert_worker_carries_on(stack)
     rejection = _stored_rejection(engine, command_id)
     assert rejection.code == "invalid_command"
     assert "nests deeper" in rejection.result["error"]["message"]
+    answer = stack.app.AsyncResult(headers["id"]).get(timeout=NEXT_COMMAND_WAIT)
+    assert answer == rejection.result
 
 
 def test_a_note_of_one_unbroken_100_kb_token_is_refused_without_freezing_the_worker(
