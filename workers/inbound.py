@@ -6,7 +6,8 @@ Celery's consumer trusts a task message's shape: a message without an ``id`` hea
 body is an object or a number instead of ``[args, kwargs, embed]``, raises inside the consumer and
 takes the worker down, and a restarted worker takes the same message again. A non-Python
 publisher can send anything, so each message is checked here first. One that fails is rejected
-without requeue, logged, and recorded in ``rejected_messages`` when it names its shop.
+without requeue and logged; it is recorded in ``rejected_messages`` when it names its shop, and a
+publisher waiting on its task id gets the rejection as the result.
 """
 
 from __future__ import annotations

@@ -181,6 +181,13 @@ def _stored_rejection(engine: Engine, command_id: str) -> Any:
         time.sleep(0.1)
 
 
+def _refused_command(stack: Stack, engine: Engine, command_id: str, **changes: Any) -> Any:
+    """Publishes an invalid command raw; its rejection's row once the next command went through."""
+    stack.publish_raw(task_body(command(command_id, **changes)), task_headers())
+    _assert_worker_carries_on(stack)
+    return _stored_rejection(engine, command_id)
+
+
 MALFORMED_TASKS = {
     "no id header": (task_body(command("x")), task_headers(id=None)),
     "no task header": (task_body(command("x")), task_headers(task=None)),
@@ -243,21 +250,16 @@ def test_a_deeply_nested_command_of_a_known_shop_is_recorded(stack: Stack, engin
 def test_a_note_of_one_unbroken_100_kb_token_is_refused_without_freezing_the_worker(
     stack: Stack, engine: Engine
 ) -> None:
-    command_id = f"token-{stack.broker}"
-    stack.publish_raw(task_body(command(command_id, note="x" * 100_000)), task_headers())
+    rejection = _refused_command(stack, engine, f"token-{stack.broker}", note="x" * 100_000)
 
-    _assert_worker_carries_on(stack)
     assert stack.app.control.ping(destination=[stack.worker.nodename], timeout=1)
-    assert _stored_rejection(engine, command_id).code == "invalid_command"
+    assert rejection.code == "invalid_command"
 
 
 def test_a_20_mb_command_is_stored_capped_and_marked_truncated(
     stack: Stack, engine: Engine
 ) -> None:
-    command_id = f"huge-{stack.broker}"
-    stack.publish_raw(task_body(command(command_id, note="y" * 20_000_000)), task_headers())
+    rejection = _refused_command(stack, engine, f"huge-{stack.broker}", note="y" * 20_000_000)
 
-    _assert_worker_carries_on(stack)
-    rejection = _stored_rejection(engine, command_id)
     assert rejection.payload_truncated
     assert len(rejection.payload) == 65_536
