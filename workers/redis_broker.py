@@ -4,10 +4,14 @@ kombu takes a message off its queue with BRPOP and only then records it as unack
 a worker killed between the two, or a Redis that dies between them, loses the message for good.
 Here one Lua script pops the message and records it in kombu's own unacked hash and index, so from
 the moment it leaves its queue it is either acknowledged or restored by the visibility-timeout
-sweep. A script cannot block as BRPOP does, so after a poll that found every queue empty the next
-one waits ``empty_poll_interval`` seconds, twice that after a second one, and so on up to
-``idle_poll_interval``: the latency the first command after a quiet spell meets, and what keeps an
-idle worker's CPU near nothing.
+sweep.
+
+A script cannot block as BRPOP does. After a poll that found every queue empty, the consumer
+waits on a doorbell instead: ``BLMOVE key key RIGHT RIGHT`` on the first queue's list blocks until
+the list holds a message and then moves its last element to where it already is, so it takes
+nothing and reorders nothing, and the next poll follows at once. It gives up after
+``idle_poll_interval`` seconds (Redis rounds blocking timeouts to its ``hz``: 100 ms by default),
+so a message for any other queue or priority waits at most that long on an idle worker.
 
 Celery uses it through ``broker_transport`` (see ``celeryconfig``); publishers need nothing from
 it, they still LPUSH.
@@ -96,67 +100,47 @@ class Channel(redis.Channel):
     _q_for_pri: Callable[[str, int], str]
     _flush_brpop_reauth: Callable[[], None]
 
-    #: Seconds before the poll that follows an empty one; doubled for each further empty poll.
-    empty_poll_interval = 0.005
-    #: The longest wait between polls of an idle consumer.
+    #: How long an idle consumer waits on the doorbell before it polls every queue again.
     idle_poll_interval = 0.1
-    from_transport_options = (
-        *redis.Channel.from_transport_options,
-        "empty_poll_interval",
-        "idle_poll_interval",
-    )
+    from_transport_options = (*redis.Channel.from_transport_options, "idle_poll_interval")
 
     #: The delivery tag of the message being delivered, when the script recorded it.
     recorded_tag: str | None = None
     _script_sha: str | None = None
-    _next_poll_at = 0.0
-    _empty_polls = 0
-    _wake_up: Any = None
+    #: Whether the last poll found every queue empty, so the next command is the doorbell.
+    _idle = False
+    #: The command whose reply the poll connection awaits: "EVALSHA" or "BLMOVE".
+    _awaiting = "EVALSHA"
 
     def _brpop_start(self, timeout: float | None = None) -> None:
         queues = self._queue_cycle.consume(len(self.active_queues))
-        if not queues or self._waiting_to_poll():
+        if not queues:
             return
-        if self._script_sha is None:
-            self._script_sha = self.client.script_load(_POP_AND_RECORD)
-        queue_keys = [self._q_for_pri(q, pri) for pri in self.priority_steps for q in queues]
         prefix = self.global_keyprefix
-        keys = [prefix + key for key in (self.unacked_index_key, self.unacked_key, *queue_keys)]
-        self._in_poll = self.client.connection
+        connection = self.client.connection
+        if self._idle:
+            doorbell = prefix + self._q_for_pri(queues[0], 0)
+            command: tuple[Any, ...] = ("BLMOVE", doorbell, doorbell, "RIGHT", "RIGHT")
+            command += (self.idle_poll_interval,)
+        else:
+            if self._script_sha is None:
+                self._script_sha = self.client.script_load(_POP_AND_RECORD)
+            queue_keys = [self._q_for_pri(q, pri) for pri in self.priority_steps for q in queues]
+            keys = [prefix + key for key in (self.unacked_index_key, self.unacked_key, *queue_keys)]
+            command = ("EVALSHA", self._script_sha, len(keys), *keys, time())
+        self._awaiting = command[0]
+        self._in_poll = connection
         self._brpop_sent_at = monotonic()
-        self.client.connection.send_command("EVALSHA", self._script_sha, len(keys), *keys, time())
-
-    def _wait_before_next_poll(self, seconds: float) -> None:
-        self._next_poll_at = monotonic() + seconds
-        loop = self.connection.event_loop
-        if loop is not None and self._wake_up is None:
-            # Set while the loop handles events, so that its next sleep already ends on time.
-            self._wake_up = loop.call_later(seconds, self._end_wait)
-
-    def _end_wait(self) -> None:
-        # The loop runs its tick callbacks, which start the next poll, right after its timers.
-        self._wake_up = None
-        self._next_poll_at = 0.0
-
-    def _waiting_to_poll(self) -> bool:
-        wait = self._next_poll_at - monotonic()
-        if wait <= 0:
-            return False
-        if self.connection.event_loop is None:
-            # A synchronous consumer (drain_events) has nothing else to do meanwhile.
-            sleep(wait)
-            return False
-        return self._wake_up is not None
+        connection.send_command(*command)
 
     def _brpop_read(self, **options: Any) -> bool:
         try:
             reply = self._read_poll_reply(**options)
-            if not reply:
-                self._empty_polls += 1
-                backoff = self.empty_poll_interval * 2 ** min(self._empty_polls - 1, 16)
-                self._wait_before_next_poll(min(backoff, self.idle_poll_interval))
+            if self._awaiting == "BLMOVE" or not reply:
+                # After the doorbell, rung or timed out, poll every queue; after an empty poll,
+                # wait on the doorbell.
+                self._idle = self._awaiting == "EVALSHA"
                 raise virtual.Empty()
-            self._empty_polls = 0
             key, item, recorded = reply
             queue = bytes_to_str(key)[len(self.global_keyprefix) :].rsplit(self.sep, 1)[0]
             self._queue_cycle.rotate(queue)
@@ -193,7 +177,7 @@ class Channel(redis.Channel):
     def _read_poll_reply(self, **options: Any) -> Any:
         connection = self.client.connection
         try:
-            return self.client.parse_response(connection, "EVALSHA", **options)
+            return self.client.parse_response(connection, self._awaiting, **options)
         except self.connection_errors:
             # Disconnect so that the next poll reconnects.
             connection.disconnect()
@@ -203,18 +187,15 @@ class Channel(redis.Channel):
             self._script_sha = None
             raise virtual.Empty() from None
         except ResponseError:
-            # Such as a full Redis refusing writes: nothing was popped, try again shortly.
-            logger.warning("The Redis consume script failed; polling again", exc_info=True)
-            self._wait_before_next_poll(1.0)
+            # Such as a full Redis refusing writes: nothing was popped. The consumer cannot take
+            # anything until Redis recovers, so it pauses, on purpose, before it tries again.
+            logger.warning(
+                "Redis refused the %s of a poll; again in 1 s", self._awaiting, exc_info=True
+            )
+            self._idle = False
+            sleep(1.0)
             raise virtual.Empty() from None
 
 
 class Transport(redis.Transport):
     Channel = Channel
-
-    #: The worker's event loop, once the consumer's connection is registered with it.
-    event_loop: Any = None
-
-    def register_with_event_loop(self, connection: Any, loop: Any) -> None:
-        self.event_loop = loop
-        super().register_with_event_loop(connection, loop)

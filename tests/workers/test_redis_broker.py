@@ -151,7 +151,7 @@ def test_the_global_key_prefix_applies_to_queues_and_the_unacked_records(
     assert server.llen(f"loyalty:{QUEUE.name}") == 0
 
 
-def test_an_idle_consumer_on_an_event_loop_backs_off_and_still_wakes_for_a_message(
+def test_an_idle_consumer_waits_on_the_doorbell_and_wakes_for_a_message(
     server: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     polls = 0
@@ -181,6 +181,50 @@ def test_an_idle_consumer_on_an_event_loop_backs_off_and_still_wakes_for_a_messa
     hub.close()
 
     assert received == [{"n": 1}]
-    # Half a second idle: the waits double from 5 ms to 100 ms, about 9 polls; a busy loop makes
-    # thousands.
+    # Half a second idle: a poll and a doorbell wait of up to 100 ms (Redis rounds it to its hz)
+    # at a time, about 10 commands; a busy loop sends thousands.
     assert polls < 30
+
+
+def test_messages_that_ring_the_doorbell_together_arrive_in_the_order_they_were_sent(
+    server: redis.Redis,
+) -> None:
+    envelopes = [_envelope({"n": n}) for n in range(5)]
+    received: list[Any] = []
+    hub = Hub()
+
+    def on_message(body: Any, message: Any) -> None:
+        received.append(body["n"])
+        message.ack()
+        if len(received) == 5:
+            hub.stop()
+
+    def publish_together() -> None:  # onto a queue whose consumer waits on its doorbell
+        with server.pipeline() as pipe:
+            for envelope in envelopes:
+                pipe.lpush(QUEUE.name, envelope)
+            pipe.execute()
+
+    with (
+        Connection(TRANSPORT_REDIS_URL, transport=TRANSPORT) as connection,
+        Consumer(connection, [QUEUE], callbacks=[on_message], prefetch_count=1),
+    ):
+        connection.transport.register_with_event_loop(connection.connection, hub)
+        hub.call_later(0.3, publish_together)
+        hub.call_later(10, hub.stop)
+        hub.run_forever()
+    hub.close()
+
+    assert received == [0, 1, 2, 3, 4]
+    assert server.llen(QUEUE.name) == 0
+
+
+def _envelope(body: dict[str, Any]) -> bytes:
+    """What kombu's producer pushes for ``body`` (taken from a real publish)."""
+    with Connection(TRANSPORT_REDIS_URL) as connection:
+        Producer(connection).publish(
+            body, exchange=QUEUE.exchange, routing_key=QUEUE.routing_key, declare=[QUEUE]
+        )
+    with redis.Redis.from_url(TRANSPORT_REDIS_URL) as client:
+        raw: bytes = client.rpop(QUEUE.name)  # type: ignore[assignment]
+    return raw
