@@ -26,12 +26,9 @@ from models import results
 from models.commands import InvalidCommand, salvage_key
 from models.handlers import reject_invalid
 from workers.db import database
-from workers.pii import masked_repr
+from workers.pii import MAX_DEPTH, masked_repr
 
 log = logging.getLogger(__name__)
-
-MAX_NESTING = 32
-"""No command nests deeper; deeper values would exhaust the stack of whatever walks them."""
 
 
 def malformation(message: Any) -> tuple[str | None, Any]:
@@ -54,8 +51,8 @@ def malformation(message: Any) -> tuple[str | None, Any]:
         and (body[2] is None or isinstance(body[2], dict))
     ):
         return "the body must be [args, kwargs, embed]", body
-    if _nested_deeper_than(body, MAX_NESTING):
-        return f"the body nests deeper than {MAX_NESTING} levels", body
+    if _nested_deeper_than(body, MAX_DEPTH):
+        return f"the body nests deeper than {MAX_DEPTH} levels", body
     return None, body
 
 

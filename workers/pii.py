@@ -30,8 +30,9 @@ REPR_MAXSIZE = 1024
 """Celery's own limit for ``argsrepr``, ``kwargsrepr`` and the result repr."""
 
 MAX_DEPTH = 32
-"""Values nested deeper are shown as ``…``: no command comes close, and a hostile message of a
-thousand nested lists must not exhaust the stack of the process that masks it."""
+"""How deep any value the worker walks may nest: no command comes close, and a hostile message of
+a thousand nested lists must not exhaust a stack. The worker refuses messages nested deeper
+(``workers.inbound``); deeper values are shown as ``…``."""
 _LONGEST_EMAIL = 254
 
 # An address starts only where no address character precedes it: without the lookbehind, every
