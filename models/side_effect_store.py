@@ -368,13 +368,16 @@ class SideEffectStore:
         now: datetime,
     ) -> None:
         """The email is about to be handed to the SMTP server: from this commit on it is never
-        sent again unless the server refuses it ("failed", which a later attempt replaces)."""
+        sent again unless the server refuses it ("failed", which a later attempt replaces).
+        Writing it again changes nothing."""
         self._db.execute(
             delete(email_deliveries).where(
                 email_deliveries.c.transaction_id == transaction_id,
                 email_deliveries.c.status == "failed",
             )
         )
+        if self.email_status(transaction_id) is not None:
+            return
         self._db.execute(
             insert(email_deliveries).values(
                 transaction_id=transaction_id,

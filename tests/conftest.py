@@ -71,6 +71,19 @@ def uow(connection: Connection) -> Iterator[UnitOfWork]:
 
 
 @pytest.fixture
+def committed(engine: Engine) -> Iterator[Database]:
+    """The task code's database committing for real, for what a rolled-back test transaction
+    cannot show (separate connections, crashes between transactions). Each test uses its own
+    shop."""
+    committed = Database(environment.DATABASE_URL)
+    previous = database.sessions
+    database.sessions = committed.sessions
+    yield committed
+    database.sessions = previous
+    committed.engine.dispose()
+
+
+@pytest.fixture
 def shop_id() -> str:
     return f"shop-{uuid.uuid4().hex[:12]}"
 

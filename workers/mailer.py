@@ -145,19 +145,21 @@ class EmailOutcomeUnknown(EmailDeliveryError):
     """
 
 
+HandOver = Callable[[Callable[[], None]], None]
+"""Called once the whole message but its end-of-data marker has gone out, the last moment at
+which stopping still makes the server drop the message, with the function that sends that
+marker. It either calls the function (once) or raises without calling it, which aborts the
+session unsent."""
+
+
 def send_email(
-    message: EmailMessage,
-    settings: SmtpSettings,
-    *,
-    before_hand_over: Callable[[], None] | None = None,
+    message: EmailMessage, settings: SmtpSettings, *, hand_over: HandOver | None = None
 ) -> None:
     """Deliver ``message`` to its To and Cc addresses, from the address in its From header.
 
     Returns once the server has accepted the message. Raises ``EmailNotSent`` or
     ``EmailOutcomeUnknown`` (see each) and ``ValueError`` when the message lacks a sender or
-    recipients. ``before_hand_over`` runs when the whole message but its end-of-data marker has
-    gone out: the last moment at which stopping still guarantees the server drops the message.
-    Whatever it raises aborts the session unsent and propagates as it is.
+    recipients; whatever ``hand_over`` raises propagates as it is.
     """
     sender, recipients = _envelope(message)
     international = not all(address.isascii() for address in (sender, *recipients))
@@ -177,14 +179,32 @@ def send_email(
     try:
         _transfer(
             connection, message, sender, recipients, international, settings, where,
-            before_hand_over or _nothing,
+            hand_over or _hand_over_at_once,
         )  # fmt: skip
     finally:
         _close(connection)
 
 
-def _nothing() -> None:
-    return None
+def _hand_over_at_once(end_of_data: Callable[[], None]) -> None:
+    end_of_data()
+
+
+class _EndOfData:
+    """Sends the end-of-data marker; remembers that it was sent, and how that failed."""
+
+    def __init__(self, connection: smtplib.SMTP) -> None:
+        self._connection = connection
+        self.sent = False
+        self.error: OSError | None = None
+
+    def __call__(self) -> None:
+        if self.sent:
+            raise RuntimeError("the end-of-data marker was already sent")
+        self.sent = True
+        try:
+            self._connection.send(_END_OF_DATA)
+        except OSError as error:
+            self.error = error
 
 
 def _envelope(message: EmailMessage) -> tuple[str, list[str]]:
@@ -209,7 +229,7 @@ def _transfer(
     international: bool,
     settings: SmtpSettings,
     where: str,
-    before_hand_over: Callable[[], None],
+    hand_over: HandOver,
 ) -> None:
     step = "EHLO"
     try:
@@ -274,14 +294,20 @@ def _transfer(
             permanent=False,
         ) from error
 
+    end_of_data = _EndOfData(connection)
     try:
-        before_hand_over()
+        hand_over(end_of_data)
     except BaseException:
-        connection.close()  # no QUIT: inside DATA it would only be more message text
+        if not end_of_data.sent:
+            connection.close()  # no QUIT: inside DATA it would only be more message text
         raise
+    if not end_of_data.sent:
+        connection.close()
+        raise RuntimeError("hand_over returned without sending the end-of-data marker")
     # From here on the server may have the whole message: only its reply says what it did with it.
     try:
-        connection.send(_END_OF_DATA)
+        if end_of_data.error is not None:
+            raise end_of_data.error
         code, reply = connection.getreply()
     except OSError as error:
         raise EmailOutcomeUnknown(

@@ -15,6 +15,7 @@ from models.tables import dead_letters, email_deliveries, outbox
 from models.unit_of_work import UnitOfWork
 from tasks.adjustments import adjust_points
 from tasks.emails import send_points_earned_email
+from tests.support.commit_hooks import commit_hook
 from tests.support.factories import adjustment, create_customer, create_shop
 from tests.support.smtp import SmtpServer
 from workers.db import Database
@@ -198,3 +199,20 @@ def test_a_sender_that_dies_after_the_hand_over_never_sends_again(
     assert outcome == "skipped: delivery already sending"
     assert delivery_status(committed, committed_shop) == "sending"
     assert committed_email_row(committed, committed_shop).completed_at is not None
+
+
+def test_a_hand_over_whose_commit_fails_after_the_end_of_data_is_recorded_again(
+    committed: Database, committed_shop: str, smtp: SmtpServer
+) -> None:
+    """The end-of-data marker left while the record's COMMIT was on its way, and the COMMIT
+    failed: the message is out, so the record is written again and nothing sends it twice."""
+    adjust_points(adjustment(committed_shop, "ada", adjustment=10))
+    row = committed_email_row(committed, committed_shop)
+
+    with commit_hook(committed.engine, committed_shop, "fail-once"):
+        outcome = send_points_earned_email(row.id)
+    again = send_points_earned_email(row.id)
+
+    assert (outcome, again) == ("sent", "already done")
+    assert len(smtp.wait_for(1)) == 1
+    assert delivery_status(committed, committed_shop) == "sent"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pickle
 import socket
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from email.message import EmailMessage
 
 import pytest
@@ -281,18 +281,18 @@ def test_no_reply_after_data_leaves_the_outcome_unknown(server: SmtpServer) -> N
 # The hand-over
 
 
-def test_the_hand_over_hook_runs_once_the_server_has_all_but_the_end_of_data(
+def test_the_hand_over_runs_once_the_server_has_all_but_the_end_of_data(
     server: SmtpServer,
 ) -> None:
-    seen_by_the_hook: list[int] = []
+    seen_by_the_hand_over: list[int] = []
 
-    send_email(
-        points_email(),
-        settings_for(server),
-        before_hand_over=lambda: seen_by_the_hook.append(len(server.messages)),
-    )
+    def hand_over(end_of_data: Callable[[], None]) -> None:
+        seen_by_the_hand_over.append(len(server.messages))
+        end_of_data()
 
-    assert seen_by_the_hook == [0]
+    send_email(points_email(), settings_for(server), hand_over=hand_over)
+
+    assert seen_by_the_hand_over == [0]
     assert len(server.wait_for(1)) == 1
 
 
@@ -300,15 +300,35 @@ class Died(BaseException):
     pass
 
 
-def test_a_hook_that_raises_aborts_the_message_unsent(server: SmtpServer) -> None:
-    def die() -> None:
+def test_a_hand_over_that_raises_first_aborts_the_message_unsent(server: SmtpServer) -> None:
+    def die(end_of_data: Callable[[], None]) -> None:
         raise Died
 
     with pytest.raises(Died):
-        send_email(points_email(), settings_for(server), before_hand_over=die)
+        send_email(points_email(), settings_for(server), hand_over=die)
     send_email(points_email(), settings_for(server))  # returns once the server has accepted it
 
     assert len(server.messages) == 1, "the aborted session delivered nothing"
+
+
+def test_a_hand_over_that_raises_after_the_end_of_data_has_handed_the_message_over(
+    server: SmtpServer,
+) -> None:
+    def send_then_die(end_of_data: Callable[[], None]) -> None:
+        end_of_data()
+        raise Died
+
+    with pytest.raises(Died):
+        send_email(points_email(), settings_for(server), hand_over=send_then_die)
+
+    assert len(server.wait_for(1)) == 1
+
+
+def test_a_hand_over_that_never_sends_the_end_of_data_is_a_bug(server: SmtpServer) -> None:
+    with pytest.raises(RuntimeError, match="end-of-data"):
+        send_email(points_email(), settings_for(server), hand_over=lambda end_of_data: None)
+
+    assert server.messages == []
 
 
 def test_faults_are_used_up_and_reset_clears_everything(server: SmtpServer) -> None:
