@@ -1,9 +1,10 @@
 """Every Celery setting of the loyalty worker, in one place.
 
-Delivery is at-least-once: messages are acknowledged after the task returns, a worker child that
-dies puts its message back, and each worker process reserves one message at a time. The database
-(idempotency keys, the outbox) turns that into exactly-once effects. Why each setting is here:
-``../shared/reference/reliability.md`` and the README's "Delivery guarantees".
+Delivery is at-least-once: messages are acknowledged after the task returns (live commands once
+their batch commits, see ``tasks.batching``), and a worker child that dies puts its message back.
+Side-effect workers reserve one message per process; a worker of live commands, two batches. The
+database (idempotency keys, the outbox) turns that into exactly-once effects. Why each setting is
+here: ``../shared/reference/reliability.md`` and the README's "Delivery guarantees".
 """
 
 from kombu import Exchange, Queue

@@ -13,6 +13,9 @@ from models.errors import Rejection, idempotency_conflict
 
 APPLIED = "applied"
 REJECTED = "rejected"
+FAILED = "failed"
+INTERNAL_ERROR = "internal_error"
+"""The code of a command that raised a bug; not a rejection: sent again, it may apply."""
 
 
 def timestamp(moment: datetime | None) -> str | None:
@@ -91,6 +94,17 @@ def rejected(shop_id: str | None, command_id: str | None, rejection: Rejection) 
         "command_id": command_id,
         "shop_id": shop_id,
         "error": rejection.as_error(),
+    }
+
+
+def failed(shop_id: str | None, command_id: str | None, reason: str) -> dict[str, Any]:
+    """A command that raised a bug instead of being decided: kept with the refused messages,
+    under no idempotency key, so it can be sent again once the bug is fixed."""
+    return {
+        "status": FAILED,
+        "command_id": command_id,
+        "shop_id": shop_id,
+        "error": {"code": INTERNAL_ERROR, "http_status": 500, "message": reason, "details": {}},
     }
 
 

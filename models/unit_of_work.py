@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from models.admin_store import AdminStore
-from models.bulk_store import BulkStore
+from models.batch_store import BatchStore
 from models.side_effect_store import SideEffectStore
 from models.side_effects import OutboxEntry
 from models.store import LoyaltyStore
@@ -25,7 +25,7 @@ class UnitOfWork:
     store: LoyaltyStore
     side_effects: SideEffectStore
     admin: AdminStore
-    bulk: BulkStore
+    batch: BatchStore
 
     def __init__(self, session_factory: Callable[[], Session]) -> None:
         self._session_factory = session_factory
@@ -38,7 +38,7 @@ class UnitOfWork:
         self.store = LoyaltyStore(connection)
         self.side_effects = SideEffectStore(connection)
         self.admin = AdminStore(connection)
-        self.bulk = BulkStore(connection)
+        self.batch = BatchStore(connection)
         self._owed = []
         return self
 

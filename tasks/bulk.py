@@ -9,7 +9,7 @@ from typing import Any
 from celery import Task
 
 import celeryconfig
-from models import bulk, handlers
+from models import handlers, planner
 from models.unit_of_work import UnitOfWork
 from tasks.commands import COMMAND_TASK_OPTIONS, run_command
 from workers.app import app
@@ -30,5 +30,5 @@ def _apply_chunk(uow: UnitOfWork, payload: Any) -> list[dict[str, Any]]:
 def adjust_points_bulk(self: Task[Any, Any], *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
     """One argument: a list of commands (adjust-points objects, or ``{"upsert_customer": …}``);
     returns one result per command, in order."""
-    results = run_command(_apply_chunk, bulk.BULK, args, kwargs, argument="commands")
+    results = run_command(_apply_chunk, planner.BULK, args, kwargs, argument="commands")
     return results if isinstance(results, list) else [results]

@@ -1,11 +1,14 @@
-"""What the command tasks share: how they are called and how they ride out infrastructure faults.
+"""What the command tasks share: how they are called, how a batch of them is applied, and how they
+ride out infrastructure faults.
 
-A command's own faults end as recorded rejections inside the handler. Only infrastructure faults
+A command's own faults end as recorded rejections inside the engine. Only infrastructure faults
 reach this layer: they are retried in place, with capped, jittered backoff, for a window well
-inside the task's time limit; then the message goes back to the broker for another round. No
+inside the task's time limit; then the messages go back to the broker for another round. No
 retry is a new message with a countdown: it would hold a worker's prefetch slot (RabbitMQ) or
 outlive the visibility timeout (Redis), and Celery drops a task whose retry cannot be published.
-An outage delays commands; it never turns them into rejections or drops them.
+An outage delays commands; it never turns them into rejections or drops them. A bug raised by one
+command of a batch is isolated: its batch-mates are applied one at a time, it is recorded and
+answered as a failure, and the worker goes on.
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from celery import Celery, Task
 from celery.exceptions import Reject, SoftTimeLimitExceeded
+from celery_batches import SimpleRequest
 from sqlalchemy.exc import InterfaceError, OperationalError
 from tenacity import (
     RetryCallState,
@@ -25,11 +30,22 @@ from tenacity import (
 )
 
 import celeryconfig
-from models.commands import InvalidCommand
-from models.handlers import reject_invalid
+from models import handlers, results
+from models.commands import ADJUST_POINTS, UPSERT_CUSTOMER, InvalidCommand, salvage_key
+from models.handlers import reject_invalid, utc_now
+from models.planner import ParsedItem, parse_command_of
 from models.unit_of_work import UnitOfWork
+from tasks.batching import (
+    FAILED,
+    CommandBatches,
+    Verdict,
+    is_batch,
+    store_failure,
+    store_results,
+)
 from tasks.outbox import dispatch
 from workers.db import database
+from workers.pii import masked_repr
 from workers.settings import RedeliverySettings
 
 log = logging.getLogger(__name__)
@@ -41,6 +57,17 @@ COMMAND_TASK_OPTIONS: dict[str, Any] = {
     "acks_late": True,
     "reject_on_worker_lost": True,
 }
+
+ADJUST_POINTS_TASK = "loyalty.adjust_points"
+UPSERT_CUSTOMER_TASK = "loyalty.upsert_customer"
+_COMMAND_TYPES = {ADJUST_POINTS_TASK: ADJUST_POINTS, UPSERT_CUSTOMER_TASK: UPSERT_CUSTOMER}
+_ONE_COMMAND = {ADJUST_POINTS: handlers.adjust_points, UPSERT_CUSTOMER: handlers.upsert_customer}
+
+LIVE_COMMAND_OPTIONS: dict[str, Any] = COMMAND_TASK_OPTIONS | {
+    "base": CommandBatches,
+    "leader": ADJUST_POINTS_TASK,
+}
+"""The live commands share the adjust-points task's buffer (see ``tasks.batching``)."""
 
 # Connection refused or lost, serialization failures, deadlocks.
 INFRASTRUCTURE_FAULTS = (OperationalError, InterfaceError)
@@ -73,6 +100,98 @@ def run_command(
         result = riding_out_faults(lambda: reject_invalid(uow, command_type, payload, invalid))
     dispatch(uow.take_dispatchable())
     return result
+
+
+def command_task(
+    task: Task[Any, Any], command_type: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Verdict | dict[str, Any]:
+    """The body of a live command task: the worker calls it with a batch of requests; called
+    directly with a command, it applies that one command in-process and returns its result."""
+    if is_batch(args, kwargs):
+        return apply_requests(task.app, args[0])
+    return run_command(_ONE_COMMAND[command_type], command_type, args, kwargs)
+
+
+def apply_requests(app: Celery, requests: list[SimpleRequest]) -> Verdict:
+    """One batch: applied in one transaction, its side effects published once, each result
+    stored under its request's task id. Messages to requeue are named in the verdict."""
+    items = [_item(request) for request in requests]
+    uow = database.unit_of_work()
+    try:
+        outcomes = riding_out_faults(lambda: _apply_isolating_bugs(uow, items))
+    except Reject:
+        return {"requeue": [request.id for request in requests]}
+    dispatch(uow.take_dispatchable())
+    done = [(r, o) for r, o in zip(requests, outcomes, strict=True) if isinstance(o, dict)]
+    try:
+        store_results(app, [request for request, _ in done], [outcome for _, outcome in done])
+        for request, outcome in zip(requests, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                store_failure(app, request, outcome)
+    except Exception:
+        log.exception("results of %d commands not stored in the result backend", len(requests))
+    return {
+        "requeue": [],
+        "outcomes": {
+            request.id: _status(outcome)
+            for request, outcome in zip(requests, outcomes, strict=True)
+        },
+    }
+
+
+def _status(outcome: dict[str, Any] | Exception) -> str:
+    """What Flower shows: the result, masked as every task's is."""
+    if isinstance(outcome, Exception):
+        return f"{FAILED}: {type(outcome).__name__}: {outcome}"
+    return masked_repr(outcome)
+
+
+def _item(request: SimpleRequest) -> ParsedItem:
+    command_type = _COMMAND_TYPES[str(request.name)]
+    args, kwargs = tuple(request.args), dict(request.kwargs)
+    if len(args) == 1 and not kwargs:
+        return parse_command_of(command_type, args[0])
+    if not args and list(kwargs) == ["command"]:
+        return parse_command_of(command_type, kwargs["command"])
+    invalid = InvalidCommand(
+        [{"field": "command", "reason": "expected exactly one argument: the command"}]
+    )
+    return ParsedItem(command_type, {"args": list(args), "kwargs": kwargs}, None, invalid)
+
+
+def _apply_isolating_bugs(
+    uow: UnitOfWork, items: list[ParsedItem]
+) -> list[dict[str, Any] | Exception]:
+    try:
+        return list(handlers.apply_batch(uow, items))
+    except INFRASTRUCTURE_FAULTS:
+        raise
+    except Exception as bug:
+        if len(items) > 1:
+            log.warning(
+                "a batch of %d raised %r: applying its commands one at a time", len(items), bug
+            )
+            return [outcome for item in items for outcome in _apply_isolating_bugs(uow, [item])]
+        log.exception("command raised; recorded, answered as a failure, not applied")
+        _record_bug(uow, items[0], bug)
+        return [bug]
+
+
+def _record_bug(uow: UnitOfWork, item: ParsedItem, bug: Exception) -> None:
+    """Kept with the refused messages, under no idempotency key: once the bug is fixed, the
+    same command sent again is applied."""
+    shop_id, command_id = salvage_key(item.payload)
+    result = results.failed(shop_id, command_id, f"{type(bug).__name__}: {bug}")
+    with uow:
+        uow.store.record_rejected_message(
+            command_type=item.command_type,
+            shop_id=shop_id,
+            command_id=command_id,
+            payload=item.payload,
+            result=result,
+            now=utc_now(),
+        )
+        uow.commit()
 
 
 def riding_out_faults(work: Callable[[], ResultT]) -> ResultT:

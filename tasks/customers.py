@@ -4,12 +4,11 @@ from typing import Any
 
 from celery import Task
 
-from models import handlers
 from models.commands import UPSERT_CUSTOMER
-from tasks.commands import COMMAND_TASK_OPTIONS, run_command
+from tasks.commands import LIVE_COMMAND_OPTIONS, UPSERT_CUSTOMER_TASK, command_task
 from workers.app import app
 
 
-@app.task(name="loyalty.upsert_customer", **COMMAND_TASK_OPTIONS)
-def upsert_customer(self: Task[Any, Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
-    return run_command(handlers.upsert_customer, UPSERT_CUSTOMER, args, kwargs)
+@app.task(name=UPSERT_CUSTOMER_TASK, **LIVE_COMMAND_OPTIONS)
+def upsert_customer(self: Task[Any, Any], *args: Any, **kwargs: Any) -> Any:
+    return command_task(self, UPSERT_CUSTOMER, args, kwargs)

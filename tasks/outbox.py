@@ -63,7 +63,15 @@ def dispatch(entries: Sequence[OutboxEntry], *, celery: Celery | None = None) ->
 def _publish(
     celery: Celery, entry: OutboxEntry, *, retry_policy: dict[str, Any] | None = None
 ) -> None:
-    celery.send_task(entry.task_name, args=[entry.id], retry=True, retry_policy=retry_policy)
+    # Nobody waits on a side effect's result (its outcome is kept on the outbox row): without
+    # ignore_result the publisher would subscribe to every one of them on the result backend.
+    celery.send_task(
+        entry.task_name,
+        args=[entry.id],
+        retry=True,
+        retry_policy=retry_policy,
+        ignore_result=True,
+    )
 
 
 @app.task(name=RELAY_OUTBOX, bind=True, typing=False, ignore_result=True, acks_late=True)

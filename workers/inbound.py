@@ -13,6 +13,7 @@ publisher waiting on its task id gets the rejection as the result.
 from __future__ import annotations
 
 import logging
+import math
 import re
 from typing import Any
 
@@ -22,11 +23,13 @@ from celery.backends.base import DisabledBackend
 from celery.exceptions import InvalidTaskError
 from celery.worker.consumer import Consumer
 
+from celeryconfig import ADJUSTMENTS_QUEUE
 from models import results
 from models.commands import InvalidCommand, salvage_key
 from models.handlers import reject_invalid
 from workers.db import database
 from workers.pii import MAX_DEPTH, masked_repr
+from workers.settings import BatchSettings
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +92,28 @@ def queue_type_advice(refusal: str) -> str | None:
 class GuardedConsumer(Consumer):
     """Celery's consumer, with every task message checked by :func:`malformation` first."""
 
-    connection_errors: tuple[type[Exception], ...]  # Celery's, left out of its type stubs
+    # Celery's, left out of its type stubs:
+    connection_errors: tuple[type[Exception], ...]
+    prefetch_multiplier: int
+    initial_prefetch_count: int
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._prefetch_two_batches()
+
+    def _prefetch_two_batches(self) -> None:
+        """A worker of live commands holds two batches (one applied while the next fills): the
+        batches never grow past what the prefetch window lets in. Whatever it holds when it
+        dies comes back within the redelivery bound, however many messages that is."""
+        consumed = self.app.amqp.queues.consume_from
+        if consumed and ADJUSTMENTS_QUEUE not in consumed:
+            return
+        multiplier = max(1, self.prefetch_multiplier)
+        processes = max(1, self.initial_prefetch_count // multiplier)
+        wanted = math.ceil(BatchSettings.from_environment().prefetch / processes)
+        if wanted > multiplier:
+            self.prefetch_multiplier = wanted
+            self.initial_prefetch_count = processes * wanted
 
     def start(self) -> None:
         try:

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from celeryconfig import MIGRATIONS_QUEUE
-from models.bulk import keys_to_read, parse_item, plan_chunk
-from models.bulk_store import Outcome
+from models.batch_store import Outcome
 from models.commands import ADJUST_POINTS, UPSERT_CUSTOMER
 from models.handlers import utc_now
 from models.migration import MigrationFile, Row, RowError
+from models.planner import keys_to_read, parse_item, plan_batch
 from tasks.bulk import ADJUST_POINTS_BULK
 from workers.app import app
 from workers.db import database
@@ -113,13 +113,13 @@ def applied_chunks(shop_id: str, pending: list[Pending]) -> list[Pending]:
     with database.unit_of_work() as uow:
         for start in range(0, len(pending), _POLL_BATCH):
             ids = [chunk.last_command_id for chunk in pending[start : start + _POLL_BATCH]]
-            done |= uow.bulk.stored_command_ids(shop_id, ids)
+            done |= uow.batch.stored_command_ids(shop_id, ids)
     return [chunk for chunk in pending if chunk.last_command_id in done]
 
 
 def outcomes(migration: MigrationFile) -> Counter[Outcome]:
     with database.unit_of_work() as uow:
-        return uow.bulk.outcomes(migration.shop_id, f"{migration.migration_id}-")
+        return uow.batch.outcomes(migration.shop_id, f"{migration.migration_id}-")
 
 
 @dataclass
@@ -168,8 +168,8 @@ def dry_run(all_chunks: Iterator[Chunk], *, sample: int) -> DryRun:
     for chunk in all_chunks:
         items = [parse_item(item) for item in chunk.items]
         with database.unit_of_work() as uow:
-            state = uow.bulk.read(*keys_to_read(items), lock=False)
-        plan = plan_chunk(items, state, utc_now())
+            state = uow.batch.read(*keys_to_read(items), lock=False)
+        plan = plan_batch(items, state, utc_now())
         for item, result in zip(items, plan.results, strict=True):
             command = item.command
             assert command is not None  # the file was checked

@@ -48,14 +48,14 @@ def ensure_data_dir(settings: Settings) -> None:
             Path(url.split("sqlite:///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
 
 
-def _env_number(name: str, default: float) -> float:
+def _env_number(name: str, default: float, unit: str = "seconds") -> float:
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
     try:
         value = float(raw)
     except ValueError:
-        raise ValueError(f"{name} must be a number of seconds, got {raw!r}") from None
+        raise ValueError(f"{name} must be a number of {unit}, got {raw!r}") from None
     if value < 0:
         raise ValueError(f"{name} must not be negative, got {raw!r}")
     return value
@@ -134,6 +134,30 @@ class SideEffectSettings:
             backoff_base=_env_number("LOYALTY_RETRY_BACKOFF_BASE", 1),
             backoff_cap=300,
         )
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    """How the worker groups live commands: a batch is flushed once it holds ``max_commands``
+    (``LOYALTY_BATCH_MAX_COMMANDS``) or ``max_wait`` seconds after it started
+    (``LOYALTY_BATCH_MAX_WAIT_MS``), whichever comes first. A batch is one transaction."""
+
+    max_commands: int
+    max_wait: float
+
+    @classmethod
+    def from_environment(cls) -> BatchSettings:
+        max_wait_ms = _env_number("LOYALTY_BATCH_MAX_WAIT_MS", 5, "milliseconds")
+        if max_wait_ms <= 0:
+            raise ValueError(f"LOYALTY_BATCH_MAX_WAIT_MS must be above 0, got {max_wait_ms:g}")
+        return cls(
+            max_commands=_env_count("LOYALTY_BATCH_MAX_COMMANDS", 100), max_wait=max_wait_ms / 1000
+        )
+
+    @property
+    def prefetch(self) -> int:
+        """Messages a worker may hold: two batches, one applied while the next fills."""
+        return 2 * self.max_commands
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, func, select
 from sqlalchemy.exc import OperationalError
 
 from models import handlers
+from models.planner import ParsedItem
 from models.side_effects import RECALCULATE_TIER, SEND_POINTS_EARNED_EMAIL
 from models.tables import ledger_entries, outbox, processed_commands, rejected_messages
 from models.unit_of_work import UnitOfWork
@@ -386,15 +387,15 @@ class TestInfrastructureFaults:
         self, connection: Connection, shop_id: str, customer: str, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         faults = iter([OperationalError("SELECT 1", {}, Exception("connection lost"))] * 2)
-        real = handlers.adjust_points
+        real = handlers.apply_batch
 
-        def flaky(uow: UnitOfWork, payload: object) -> dict[str, object]:
+        def flaky(uow: UnitOfWork, items: list[ParsedItem]) -> list[dict[str, object]]:
             fault = next(faults, None)
             if fault is not None:
                 raise fault
-            return real(uow, payload)
+            return real(uow, items)
 
-        monkeypatch.setattr("tasks.adjustments.handlers.adjust_points", flaky)
+        monkeypatch.setattr("models.handlers.apply_batch", flaky)
 
         result = adjust_points(adjustment(shop_id, customer, adjustment=5))
 

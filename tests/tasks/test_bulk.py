@@ -1,6 +1,6 @@
-"""``loyalty.adjust_points_bulk``: a chunk of commands in one transaction must do exactly what the
-same commands do one at a time — results, accounts, audit trail, idempotency records, rejections
-and owed side effects."""
+"""The one planner, three ways in: a bulk chunk (``loyalty.adjust_points_bulk``) and a worker's
+live micro-batches must do exactly what the same commands do one at a time — results, accounts,
+audit trail, idempotency records, rejections and owed side effects."""
 
 from __future__ import annotations
 
@@ -24,7 +24,10 @@ from models.tables import (
 )
 from models.unit_of_work import UnitOfWork
 from tasks.bulk import adjust_points_bulk
+from tasks.commands import apply_requests
+from tests.support.batches import as_request, stored_result
 from tests.support.factories import create_shop
+from workers.app import app
 
 CUSTOMERS = ("c0", "c1", "c2", "c3")
 COMMAND_IDS = tuple(f"cmd-{n}" for n in range(8))
@@ -167,6 +170,20 @@ def in_chunks(uow: UnitOfWork, items: list[Any], sizes: list[int]) -> list[dict[
     return results
 
 
+def in_live_batches(items: list[Any], sizes: list[int]) -> list[dict[str, Any]]:
+    """As the worker applies live messages: batches of requests, results in the backend."""
+    requests = [as_request(item) for item in items]
+    start = 0
+    for size in [*sizes, len(requests)]:
+        batch = requests[start : start + size]
+        if batch:
+            assert apply_requests(app, batch)["requeue"] == []
+        start += len(batch)
+        if start >= len(requests):
+            break
+    return [stored_result(request.id) for request in requests]
+
+
 def normalized(value: Any, shop_id: str, transactions: dict[str, int]) -> Any:
     """Shop ids, transaction ids and timestamps differ between the two runs by construction."""
     if isinstance(value, dict):
@@ -238,26 +255,27 @@ def observed(connection: Connection, shop_id: str) -> dict[str, Any]:
     items=operations,
     chunk_sizes=st.lists(st.integers(1, 10), max_size=6),
 )
-def test_a_chunk_does_what_the_same_commands_do_one_at_a_time(
+def test_chunks_and_live_batches_do_what_the_same_commands_do_one_at_a_time(
     uow: UnitOfWork,
     connection: Connection,
     existing: list[str],
     items: list[Any],
     chunk_sizes: list[int],
 ) -> None:
-    single_shop, bulk_shop = (f"shop-{uuid.uuid4().hex[:10]}" for _ in range(2))
-    prepare_shop(uow, single_shop, existing)
-    prepare_shop(uow, bulk_shop, existing)
+    single_shop, bulk_shop, live_shop = (f"shop-{uuid.uuid4().hex[:10]}" for _ in range(3))
+    for shop_id in (single_shop, bulk_shop, live_shop):
+        prepare_shop(uow, shop_id, existing)
 
     single_results = [one_at_a_time(uow, for_shop(item, single_shop)) for item in items]
     bulk_results = in_chunks(uow, [for_shop(item, bulk_shop) for item in items], chunk_sizes)
+    live_results = in_live_batches([for_shop(item, live_shop) for item in items], chunk_sizes)
 
     single = observed(connection, single_shop)
-    bulk = observed(connection, bulk_shop)
-    assert normalized(bulk_results, bulk_shop, bulk.pop("transactions")) == normalized(
-        single_results, single_shop, single.pop("transactions")
-    )
-    assert bulk == single
+    expected = normalized(single_results, single_shop, single.pop("transactions"))
+    for shop_id, results in ((bulk_shop, bulk_results), (live_shop, live_results)):
+        seen = observed(connection, shop_id)
+        assert normalized(results, shop_id, seen.pop("transactions")) == expected
+        assert seen == single
 
 
 class TestTheTask:

@@ -1,10 +1,9 @@
-"""Many commands in one transaction, for merchant migrations: the same rules, results and records
-as applying them one by one, with a few set-based reads and writes instead of several round trips
-per command.
+"""The one planner of commands: a batch of them (a worker's micro-batch of live commands, a
+migration's chunk, or a single command) planned in memory, purely, in message order.
 
-The chunk is read under lock (its accounts, stored results, shops), then planned in memory in
-order, purely, and written at once. A command later in the chunk sees what the earlier ones did,
-exactly as it would have after their commits.
+The batch is read under lock first (its accounts, stored results, shops), then each command is
+decided with the rules of ``models.adjustments`` against the state the earlier commands of the
+batch left, exactly as it would have been after their commits; the plan is then written at once.
 """
 
 from __future__ import annotations
@@ -60,7 +59,7 @@ class WorkingAccount:
 
 
 @dataclass(frozen=True, slots=True)
-class ChunkState:
+class BatchState:
     """What the chunk's commands find in the database, read under the accounts' locks."""
 
     shops: set[str]
@@ -85,7 +84,7 @@ class LedgerRow:
 
 
 @dataclass(slots=True)
-class ChunkPlan:
+class BatchPlan:
     """Everything the chunk writes, and each command's result in order."""
 
     now: datetime
@@ -112,13 +111,18 @@ _ITEM_TYPES = (ADJUST_POINTS, UPSERT_CUSTOMER)
 
 
 def parse_item(item: Any) -> ParsedItem:
-    """An item is an adjust-points command, or a command wrapped in a one-key object naming its
-    type: ``{"upsert_customer": {...}}`` (or ``{"adjust_points": {...}}``)."""
+    """A bulk chunk's item is an adjust-points command, or a command wrapped in a one-key object
+    naming its type: ``{"upsert_customer": {...}}`` (or ``{"adjust_points": {...}}``)."""
     command_type, payload = ADJUST_POINTS, item
     if isinstance(item, dict) and len(item) == 1:
         ((name, inner),) = item.items()
         if name in _ITEM_TYPES:
             command_type, payload = name, inner
+    return parse_command_of(command_type, payload)
+
+
+def parse_command_of(command_type: str, payload: Any) -> ParsedItem:
+    """``payload`` read as a command of ``command_type`` (adjust_points or upsert_customer)."""
     try:
         command: AdjustPoints | UpsertCustomer = (
             parse_command(UpsertCustomer, payload)
@@ -141,12 +145,12 @@ def keys_to_read(items: Iterable[ParsedItem]) -> tuple[set[Key], set[Key]]:
     return customers, commands
 
 
-def plan_chunk(
+def plan_batch(
     items: list[ParsedItem],
-    state: ChunkState,
+    state: BatchState,
     now: datetime,
     new_transaction_id: Callable[[], uuid.UUID] = uuid.uuid4,
-) -> ChunkPlan:
+) -> BatchPlan:
     planner = _Planner(state, now, new_transaction_id)
     for item in items:
         planner.plan.results.append(planner.apply(item))
@@ -155,13 +159,13 @@ def plan_chunk(
 
 class _Planner:
     def __init__(
-        self, state: ChunkState, now: datetime, new_transaction_id: Callable[[], uuid.UUID]
+        self, state: BatchState, now: datetime, new_transaction_id: Callable[[], uuid.UUID]
     ) -> None:
         self.state = state
         self.now = now
         self.new_transaction_id = new_transaction_id
         self.stored = dict(state.stored)
-        self.plan = ChunkPlan(now, accounts=dict(state.accounts))
+        self.plan = BatchPlan(now, accounts=dict(state.accounts))
 
     def apply(self, item: ParsedItem) -> dict[str, Any]:
         command = item.command
