@@ -50,25 +50,32 @@ class CommandBatches(Batches):  # type: ignore[misc]  # celery-batches ships no 
 
     _in_flight = 0
     """Batches handed to the pool and not yet returned (the leader's count)."""
+    _filling_since = 0.0
+    """When the oldest buffered message arrived (monotonic seconds)."""
 
     def Strategy(self, task: Batches, app: Celery, consumer: Consumer) -> Callable[..., None]:
         leader: Any = app.tasks[self.leader]
         buffer: Callable[..., None] = Batches.Strategy(leader, leader, app, consumer)
 
         def on_message(*args: Any, **kwargs: Any) -> None:
+            if leader._buffer.empty():
+                leader._filling_since = monotonic()
             buffer(*args, **kwargs)
-            leader._do_flush()  # at once, if a pool process is idle
+            leader._do_flush()
 
         return on_message
 
     def _do_flush(self) -> None:
-        """Group commit: while every pool process is busy, the batch keeps filling (up to
-        ``flush_every``); the moment one is free, whatever is buffered goes. So a lone command
-        is applied at once, and under load batches grow with the backlog instead of queueing
-        behind each other half empty."""
-        busy = self._in_flight >= max(1, self._pool.num_processes)
-        if busy and self._buffer.qsize() < self.flush_every:
-            return
+        """Group commit. A full batch goes at once; so does whatever is buffered when every
+        pool process is idle, so a lone command never waits. While a process is busy, the batch
+        keeps filling until a process is free and its oldest message has waited
+        ``flush_interval``: under load, batches grow with the backlog instead of each paying a
+        transaction for one or two commands."""
+        if self._buffer.qsize() < self.flush_every and self._in_flight > 0:
+            processes = max(1, self._pool.num_processes)
+            waited = monotonic() - self._filling_since >= self.flush_interval
+            if self._in_flight >= processes or not waited:
+                return
         super()._do_flush()
 
     def flush(self, requests: Collection[CeleryRequest]) -> Any:

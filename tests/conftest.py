@@ -23,6 +23,7 @@ os.environ.update(
 )
 
 from models.unit_of_work import UnitOfWork
+from tests.support.celery_apps import close_app
 from tests.support.worker import start_worker
 from workers.app import app
 from workers.db import Database, database
@@ -86,6 +87,14 @@ def committed(engine: Engine) -> Iterator[Database]:
 @pytest.fixture
 def shop_id() -> str:
     return f"shop-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def closed_app_at_exit() -> Iterator[None]:
+    """The workers' app, used in process by many tests, is closed like any other test app, so
+    no result it published is left to reconnect to Redis at interpreter exit."""
+    yield
+    close_app(app)
 
 
 @pytest.fixture(scope="session")

@@ -36,8 +36,10 @@ def close_app(app: Celery) -> None:
         consumer = backend.result_consumer
         consumer.stop()
         # A result collected after this would reconnect just to unsubscribe, and leave that
-        # socket open: there is nothing left to unsubscribe from.
+        # socket open: there is nothing left to unsubscribe from. Celery 5.6 unsubscribes
+        # whenever it still holds the (closed) pubsub, so it is let go as well.
         consumer.subscribed_to.clear()
+        consumer._pubsub = None
         backend.client.connection_pool.disconnect()
 
 
