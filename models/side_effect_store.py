@@ -223,7 +223,22 @@ class SideEffectStore:
     def lock_accounts_for_tier(
         self, shop_id: str, *, account_id: int | None = None, after_id: int = 0, limit: int = 1
     ) -> list[AccountForTier]:
-        query = (
+        """Lock first, then read: a locking read that waited for another transaction sees that
+        transaction's account row, but (in READ COMMITTED) still the tier row it joined before
+        waiting, so a tier changed meanwhile would be recorded with a stale "from"."""
+        lock = (
+            select(accounts.c.id)
+            .where(accounts.c.shop_id == shop_id, accounts.c.id > after_id)
+            .order_by(accounts.c.id)
+            .limit(limit)
+            .with_for_update()
+        )
+        if account_id is not None:
+            lock = lock.where(accounts.c.id == account_id)
+        locked = list(self._db.execute(lock).scalars())
+        if not locked:
+            return []
+        read = (
             select(
                 accounts.c.id,
                 accounts.c.lifetime,
@@ -232,14 +247,10 @@ class SideEffectStore:
                 tiers.c.name,
             )
             .select_from(accounts.outerjoin(tiers, tiers.c.id == accounts.c.tier_id))
-            .where(accounts.c.shop_id == shop_id, accounts.c.id > after_id)
+            .where(accounts.c.id.in_(locked))
             .order_by(accounts.c.id)
-            .limit(limit)
-            .with_for_update(of=accounts)
         )
-        if account_id is not None:
-            query = query.where(accounts.c.id == account_id)
-        return [AccountForTier(*row) for row in self._db.execute(query)]
+        return [AccountForTier(*row) for row in self._db.execute(read)]
 
     def change_tier(
         self,

@@ -26,6 +26,7 @@ from celery.worker.request import Request as CeleryRequest
 from celery_batches import Batches, SimpleRequest
 from celery_batches.trace import apply_batches_task
 
+from models.results import FAILED
 from workers.settings import BatchSettings
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,6 @@ Verdict = dict[str, Any]
 """What a batch tells the consumer: ``{"requeue": [task ids], "outcomes": {task id: status}}``;
 every message not to requeue is done, and its outcome (its result's masked repr, or
 ``failed: …``) is what Flower shows."""
-FAILED = "failed"
 
 
 class CommandBatches(Batches):  # type: ignore[misc]  # celery-batches ships no types

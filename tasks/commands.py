@@ -34,9 +34,9 @@ from models import handlers, results
 from models.commands import ADJUST_POINTS, UPSERT_CUSTOMER, InvalidCommand, salvage_key
 from models.handlers import reject_invalid, utc_now
 from models.planner import ParsedItem, parse_command_of
+from models.results import FAILED
 from models.unit_of_work import UnitOfWork
 from tasks.batching import (
-    FAILED,
     CommandBatches,
     Verdict,
     is_batch,

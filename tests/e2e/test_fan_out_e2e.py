@@ -214,7 +214,7 @@ def test_adjustments_fan_out_to_tiers_emails_and_each_enabled_provider(stack: St
     assert tier_of_ada == "Gold"
     assert chain[0].from_tier is None
     assert chain[-1].to_tier == "Gold"
-    assert all(a.to_tier == b.from_tier for a, b in itertools.pairwise(chain))
+    assert all(a.to_tier == b.from_tier for a, b in itertools.pairwise(chain)), chain
 
     # Klaviyo: absolute state for everyone in the enabled shop, one event per adjustment.
     final = results[2]["account"]

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import threading
+import time
+import uuid
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, select, update
 
 from models.side_effects import RECALCULATE_SHOP_TIERS, RECALCULATE_TIER, OutboxEntry
-from models.tables import outbox, tier_changes
+from models.tables import accounts, outbox, tier_changes, tiers
 from models.unit_of_work import UnitOfWork
 from tasks.adjustments import adjust_points
 from tasks.tiers import recalculate_shop_tiers, recalculate_tier
 from tests.support.factories import account_row, adjustment, create_customer, create_shop
+from workers.db import Database
 
 
 @pytest.fixture
@@ -180,3 +184,33 @@ def test_a_tier_change_owes_a_sync_to_each_enabled_provider(
     assert len(syncs) == 2
     assert syncs[1].transaction_id is None
     assert syncs[1].revision == syncs[0].revision == 1
+
+
+def test_a_recalculation_that_waited_on_the_account_records_the_tier_it_found_after(
+    committed: Database,
+) -> None:
+    """Another transaction holds the account while it moves it to Silver; the recalculation
+    that waited for it must record Silver -> Gold, not a stale None -> Gold."""
+    shop_id = f"tiers-{uuid.uuid4().hex[:8]}"
+    create_shop(committed.unit_of_work(), shop_id)
+    set_tiers(committed.unit_of_work(), shop_id, {"Silver": 100, "Gold": 500})
+    create_customer(committed.unit_of_work(), shop_id, "ada")
+    adjust_points(adjustment(shop_id, "ada", adjustment=600))
+    with committed.engine.connect() as reader:
+        (row,) = owed(reader, shop_id, RECALCULATE_TIER)
+        ada = account_row(reader, shop_id, "ada")
+        silver = reader.execute(
+            select(tiers.c.id).where(tiers.c.shop_id == shop_id, tiers.c.name == "Silver")
+        ).scalar_one()
+    outcome: list[str] = []
+    with committed.engine.connect() as other:
+        other.execute(update(accounts).where(accounts.c.id == ada.id).values(tier_id=silver))
+        waiting = threading.Thread(target=lambda: outcome.append(recalculate_tier(row.id)))
+        waiting.start()
+        time.sleep(0.5)  # the recalculation is now waiting on the account's lock
+        other.commit()
+        waiting.join(timeout=30)
+
+    assert outcome == ["tier changed"]
+    with committed.engine.connect() as reader:
+        assert changes(reader, shop_id) == [("Silver", "Gold", 600, "adjustment")]
