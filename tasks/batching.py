@@ -1,6 +1,5 @@
 """Live commands in micro-batches: celery-batches buffers the messages in the worker's consumer and
-hands the pool one list of requests at a time, flushed at ``LOYALTY_BATCH_MAX_COMMANDS`` or
-``LOYALTY_BATCH_MAX_WAIT_MS`` after the first, whichever comes first.
+hands the pool one list of requests at a time, as a group commit (``CommandBatches._do_flush``).
 
 What this module adds to the library is what the project's delivery guarantees need:
 

@@ -138,9 +138,10 @@ class SideEffectSettings:
 
 @dataclass(frozen=True)
 class BatchSettings:
-    """How the worker groups live commands: a batch is flushed once it holds ``max_commands``
-    (``LOYALTY_BATCH_MAX_COMMANDS``) or ``max_wait`` seconds after it started
-    (``LOYALTY_BATCH_MAX_WAIT_MS``), whichever comes first. A batch is one transaction."""
+    """How the worker groups live commands into batches of at most ``max_commands``
+    (``LOYALTY_BATCH_MAX_COMMANDS``), each one transaction. While a pool process is busy, a batch
+    keeps filling for ``max_wait`` seconds (``LOYALTY_BATCH_MAX_WAIT_MS``); see
+    ``tasks.batching``."""
 
     max_commands: int
     max_wait: float
