@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Collection, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from time import monotonic
 from typing import Any
 
@@ -26,6 +27,7 @@ from celery_batches import Batches, SimpleRequest
 from celery_batches.trace import apply_batches_task
 
 from models.results import FAILED
+from workers import redis_broker
 from workers.settings import BatchSettings
 
 log = logging.getLogger(__name__)
@@ -104,24 +106,10 @@ class CommandBatches(Batches):  # type: ignore[misc]  # celery-batches ships no 
         def on_return(verdict: Verdict | None) -> None:
             if verdict is None:  # the batch raised past every guard: apply it again
                 verdict = {"requeue": [request.id for request in pending]}
-            requeue = set(verdict.get("requeue", ()))
-            outcomes = verdict.get("outcomes", {})
-            runtime = monotonic() - started
-            for request in pending:
-                if request.id in requeue:
-                    request.reject(requeue=True)
-                    continue
-                request.acknowledge()
-                outcome = outcomes.get(request.id, "")
-                if outcome.startswith(FAILED):
-                    request.send_event("task-failed", exception=outcome, traceback="")
-                    continue
-                request.send_event("task-succeeded", result=outcome, runtime=runtime)
-                # Celery's own line for a task that succeeded, so logs read as they always did.
-                log.info(
-                    "Task %s[%s] succeeded in %.6fs: %s", request.name, request.id, runtime, outcome
-                )
-            settled()
+            try:
+                _conclude(pending, verdict, monotonic() - started)
+            finally:
+                settled()
 
         def on_failure(exc_info: Any) -> None:
             # The pool process died (kill -9, a hard time limit) holding the batch.
@@ -138,6 +126,37 @@ class CommandBatches(Batches):  # type: ignore[misc]  # celery-batches ships no 
             callback=on_return,
             error_callback=on_failure,
         )
+
+
+def _conclude(requests: Sequence[CeleryRequest], verdict: Verdict, runtime: float) -> None:
+    """Requeue or acknowledge each message as its batch's verdict says, then tell Flower and the
+    log how each command went, as Celery would for a task of its own."""
+    requeue = set(verdict.get("requeue", ()))
+    outcomes = verdict.get("outcomes", {})
+    done = [request for request in requests if request.id not in requeue]
+    with _acknowledged_together(requests):
+        for request in requests:
+            if request.id in requeue:
+                request.reject(requeue=True)
+        for request in done:
+            request.acknowledge()
+    for request in done:
+        outcome = outcomes.get(request.id, "")
+        if outcome.startswith(FAILED):
+            request.send_event("task-failed", exception=outcome, traceback="")
+            continue
+        request.send_event("task-succeeded", result=outcome, runtime=runtime)
+        # Celery's own line for a task that succeeded, so logs read as they always did.
+        log.info("Task %s[%s] succeeded in %.6fs: %s", request.name, request.id, runtime, outcome)
+
+
+def _acknowledged_together(requests: Sequence[CeleryRequest]) -> AbstractContextManager[Any]:
+    """The worker's Redis transport sends a batch's acknowledgements in one pipeline; on
+    RabbitMQ an acknowledgement awaits no reply, so each goes as it comes."""
+    channel = requests[0].message.channel
+    if isinstance(channel, redis_broker.Channel):
+        return channel.qos.acks_together()
+    return nullcontext()
 
 
 def is_batch(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:

@@ -17,6 +17,9 @@ class TcpProxy:
         self._open.set()
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
+        self.reads_from_clients = 0
+        """How many times the proxy read from its clients: a client that waits for each reply
+        before it sends the next request is read at least once per request."""
         threading.Thread(target=self._accept, daemon=True).start()
 
     def cut(self) -> None:
@@ -52,13 +55,15 @@ class TcpProxy:
                 continue
             with self._lock:
                 self._sockets += [client, upstream]
-            threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
             threading.Thread(target=self._pump, args=(upstream, client), daemon=True).start()
 
-    @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket) -> None:
+    def _pump(self, source: socket.socket, sink: socket.socket, from_client: bool = False) -> None:
         try:
             while data := source.recv(65536):
+                if from_client:
+                    with self._lock:
+                        self.reads_from_clients += 1
                 sink.sendall(data)
         except OSError:
             pass

@@ -8,6 +8,7 @@ import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import redis
@@ -20,7 +21,9 @@ from models.side_effects import OutboxEntry
 from models.tables import outbox
 from tasks.outbox import dispatch, relay_outbox
 from tests.support import environment
+from tests.support.celery_apps import app_for, close_app
 from tests.support.factories import adjustment, create_customer, create_shop
+from tests.support.tcp_proxy import TcpProxy
 from workers.db import Database
 
 
@@ -84,6 +87,38 @@ def test_a_committed_adjustment_is_dispatched_and_marked(committed: Database, sh
     assert all(row.dispatched_at is not None for row in rows(committed, shop))
     assert owed[0].id in queued_outbox_ids("loyalty.tiers")
     assert owed[1].id in queued_outbox_ids("loyalty.emails")
+
+
+def test_the_side_effects_of_a_batch_are_published_in_one_pipeline(
+    committed: Database, shop: str
+) -> None:
+    for queue in ("loyalty.tiers", "loyalty.emails"):
+        empty_queue(queue)
+    uow = committed.unit_of_work()
+    for amount in range(1, 21):
+        handlers.adjust_points(uow, adjustment(shop, "ada", adjustment=amount))
+    owed = uow.take_dispatchable()
+    broker = urlsplit(environment.BROKER_URL)
+    proxy = TcpProxy(broker.port or 6379)
+    publisher = app_for(
+        {"LOYALTY_BROKER_URL": broker._replace(netloc=f"127.0.0.1:{proxy.port}").geturl()}
+    )
+    try:
+        dispatch(owed[:1], celery=publisher)  # connects and declares the queues
+        before = proxy.reads_from_clients
+        dispatch(owed[1:], celery=publisher)
+        reads = proxy.reads_from_clients - before
+    finally:
+        close_app(publisher)
+        proxy.close()
+
+    assert len(owed) == 40
+    # One request per message would be 39 reads; a pipeline is a few socket writes at most.
+    assert reads <= 5, reads
+    assert sorted(queued_outbox_ids("loyalty.tiers") + queued_outbox_ids("loyalty.emails")) == [
+        entry.id for entry in owed
+    ]
+    assert all(row.dispatched_at is not None for row in rows(committed, shop))
 
 
 def test_rows_the_broker_never_got_are_published_by_the_relay(

@@ -9,6 +9,7 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import redis
@@ -16,6 +17,7 @@ from kombu import Connection, Consumer, Exchange, Producer, Queue
 from kombu.asynchronous import Hub
 
 from tests.support.environment import TRANSPORT_REDIS_URL
+from tests.support.tcp_proxy import TcpProxy
 from workers.redis_broker import Channel
 
 TRANSPORT = "workers.redis_broker:Transport"
@@ -118,6 +120,44 @@ def test_every_message_of_every_queue_is_delivered_once_and_acknowledged(
         [repr({"n": n}) for n in range(5)] + [repr({"other": n}) for n in range(5)]
     )
     assert server.hlen("unacked") == 0
+
+
+def test_the_acknowledgements_of_a_batch_leave_in_one_round_trip(server: redis.Redis) -> None:
+    for n in range(20):
+        _publish({"n": n})
+    target = urlsplit(TRANSPORT_REDIS_URL)
+    proxy = TcpProxy(target.port or 6379)
+    held: list[Any] = []
+    hub = Hub()
+
+    def on_message(body: Any, message: Any) -> None:
+        held.append(message)
+        if len(held) == 20:
+            hub.stop()
+
+    try:
+        proxied = target._replace(netloc=f"127.0.0.1:{proxy.port}").geturl()
+        with (
+            Connection(proxied, transport=TRANSPORT) as connection,
+            Consumer(connection, [QUEUE], callbacks=[on_message]),
+        ):
+            connection.transport.register_with_event_loop(connection.connection, hub)
+            hub.call_later(10, hub.stop)
+            hub.run_forever()
+            recorded = server.hlen("unacked")
+            before = proxy.reads_from_clients
+            with held[0].channel.qos.acks_together():
+                for message in held:
+                    message.ack()
+            reads = proxy.reads_from_clients - before
+    finally:
+        hub.close()
+        proxy.close()
+
+    assert recorded == 20
+    assert reads <= 2, reads  # one each would be 20
+    assert server.hlen("unacked") == 0
+    assert server.zcard("unacked_index") == 0
 
 
 def test_a_redis_that_forgot_the_script_is_given_it_again(server: redis.Redis) -> None:
