@@ -14,6 +14,8 @@ from bench.throughput.config import (
     DIRECT_SQL,
     END_TO_END,
     LATENCY,
+    LONE,
+    LONE_COMMANDS,
     ROOT,
     WARMUP,
     Config,
@@ -76,11 +78,13 @@ def run_phases(app: Celery, config: Config) -> RunResults:
         count = max(2, round(rate * config.latency_seconds))
         warmup = adjustment_commands(WARMUP, 20 * config.concurrency, customers, rng)
         steady = adjustment_commands(LATENCY, count, customers, rng)
-        latency = run_latency(app, config, db, warmup, steady, rate)
-        checks.append(("(d)", db.check_ledger(2 * config.commands + len(warmup) + count)))
+        lone = adjustment_commands(LONE, LONE_COMMANDS, customers, rng)
+        latency, alone = run_latency(app, config, db, warmup, steady, rate, lone)
+        applied = 2 * config.commands + len(warmup) + count + len(lone)
+        checks.append(("(d)", db.check_ledger(applied)))
     finally:
         db.close()
-    return RunResults([end_to_end, noop, database], rounds, latency, checks, batch_size())
+    return RunResults([end_to_end, noop, database], rounds, latency, alone, checks, batch_size())
 
 
 def run_rounds(

@@ -27,6 +27,8 @@ END_TO_END = "e2e-"
 DIRECT_SQL = "sql-"
 WARMUP = "warm-"
 LATENCY = "lat-"
+LONE = "lone-"
+LONE_COMMANDS = 50
 
 POLL_INTERVAL = 0.2  # seconds between completion polls (a count of the phase's rows: a few ms)
 STALL_SECONDS = 60.0  # no completion for this long while some are missing: give up

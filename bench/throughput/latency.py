@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from celery import Celery
 
 from bench.throughput.broker import forget_results, publish, reset_queue
-from bench.throughput.config import ADJUST_TASK, LATENCY, QUEUE, WARMUP, Config, say
+from bench.throughput.config import ADJUST_TASK, LATENCY, LONE, QUEUE, WARMUP, Config, say
 from bench.throughput.database import BenchDatabase
-from bench.throughput.measures import Latency, summarize_latency
+from bench.throughput.measures import Latency, LoneLatency, summarize_latency
 from bench.throughput.worker import Worker, wait_for
-
-if TYPE_CHECKING:
-    from celery import Celery
 
 
 def run_latency(
@@ -24,9 +23,11 @@ def run_latency(
     warmup: Sequence[dict[str, Any]],
     commands: Sequence[dict[str, Any]],
     rate: float,
-) -> Latency:
+    lone: Sequence[dict[str, Any]],
+) -> tuple[Latency, LoneLatency]:
     """A fresh worker first applies ``warmup`` (each child opens its connection and prepares its
-    statements: ~100 ms that would otherwise be the p99), then ``commands`` arrive at ``rate``."""
+    statements: ~100 ms that would otherwise be the p99), then ``commands`` arrive at ``rate``;
+    once they are applied, ``lone`` go one at a time."""
     say(
         f"(d) latency: {len(commands)} commands at {rate:.0f}/s for {len(commands) / rate:.0f} s, "
         f"after {len(warmup)} warm-up commands"
@@ -39,8 +40,32 @@ def run_latency(
         wait_for(lambda: db.committed(WARMUP), len(warmup), worker, "(d) warm-up", 120)
         publishing = publish_steadily(app, commands, rate, published, task_ids)
         wait_for(lambda: db.committed(LATENCY), len(commands), worker, "(d) committed", 300)
+        say(f"(d) lone commands: {len(lone)}, each sent once the one before has its result")
+        alone = publish_alone(db, lone, task_ids)
     forget_results(app, task_ids)
-    return summarize_latency(published, db.commit_times(LATENCY), rate, publishing, len(warmup))
+    steady = summarize_latency(published, db.commit_times(LATENCY), rate, publishing, len(warmup))
+    return steady, alone
+
+
+def publish_alone(
+    db: BenchDatabase, commands: Sequence[dict[str, Any]], task_ids: list[str]
+) -> LoneLatency:
+    """A publisher of its own: the bench's app is subscribed to the result of every command (d)
+    sent, and the first wait would read through all of those results first."""
+    alone = Celery("bench-lone", set_as_current=False)
+    alone.config_from_object("celeryconfig")
+    published: dict[str, float] = {}
+    to_result = []
+    for command in commands:
+        time.sleep(0.05)  # the worker's pool process is back and idle
+        published[command["command_id"]] = sent = time.time()
+        result = alone.send_task(ADJUST_TASK, args=[command], queue=QUEUE)
+        result.get(timeout=30)
+        to_result.append(time.time() - sent)
+        task_ids.append(result.id)
+    alone.close()
+    committed = db.commit_times(LONE)
+    return LoneLatency.of([committed[key] - sent for key, sent in published.items()], to_result)
 
 
 def publish_steadily(

@@ -100,6 +100,30 @@ class Latency:
     """(seconds into the publishing, latency ms) per command, in publish order."""
 
 
+@dataclass(frozen=True)
+class LoneLatency:
+    """Commands sent one at a time to an idle worker, each once the previous one's result was
+    back: what a command that finds nothing queued waits."""
+
+    count: int
+    commit_p50_ms: float
+    commit_p99_ms: float
+    result_p50_ms: float
+    result_p99_ms: float
+
+    @classmethod
+    def of(cls, to_commit: Sequence[float], to_result: Sequence[float]) -> LoneLatency:
+        """From seconds, publish to commit and publish to result, one of each per command."""
+        commits, answers = sorted(to_commit), sorted(to_result)
+        return cls(
+            count=len(commits),
+            commit_p50_ms=1000 * percentile(commits, 0.50),
+            commit_p99_ms=1000 * percentile(commits, 0.99),
+            result_p50_ms=1000 * percentile(answers, 0.50),
+            result_p99_ms=1000 * percentile(answers, 0.99),
+        )
+
+
 def percentile(ordered: Sequence[float], fraction: float) -> float:
     """Nearest rank."""
     return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]

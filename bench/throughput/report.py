@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from bench.throughput.config import POLL_INTERVAL, QUEUE, RESULTS_DIR, Config
 from bench.throughput.database import LedgerCheck
-from bench.throughput.measures import Latency, Throughput
+from bench.throughput.measures import Latency, LoneLatency, Throughput
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,7 @@ class RunResults:
     phases: list[Throughput]
     rounds: list[tuple[Throughput, Throughput]]
     latency: Latency
+    lone: LoneLatency
     checks: list[tuple[str, LedgerCheck]]
     batch_size: int
 
@@ -58,6 +59,7 @@ def report(results: RunResults) -> list[str]:
         *throughput_lines(results.phases),
         *ratio_lines(results.phases, results.rounds),
         *latency_lines(results.latency),
+        *lone_lines(results.lone),
         "",
         "checks:",
         *(f"    after {when}: {check.describe()}" for when, check in results.checks),
@@ -126,6 +128,15 @@ def latency_lines(latency: Latency) -> list[str]:
     ]
 
 
+def lone_lines(lone: LoneLatency) -> list[str]:
+    return [
+        f"(d) a lone command ({lone.count} sent one at a time to the idle worker): publish to "
+        f"commit p50 {lone.commit_p50_ms:.1f} ms, p99 {lone.commit_p99_ms:.1f} ms;",
+        f"    publish to result (the publisher's wait) p50 {lone.result_p50_ms:.1f} ms, "
+        f"p99 {lone.result_p99_ms:.1f} ms",
+    ]
+
+
 def how_to_read() -> list[str]:
     return [
         "",
@@ -168,6 +179,7 @@ def as_json(config: Config, results: RunResults, lines: Sequence[str]) -> dict[s
             "a/b by round": [adjusted.rate / noop.rate for adjusted, noop in results.rounds],
         },
         "latency": asdict(results.latency),
+        "lone": asdict(results.lone),
         "checks": {when: {**asdict(check), "ok": check.ok} for when, check in results.checks},
         "report": list(lines),
     }

@@ -11,7 +11,7 @@ import random
 import time
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis
@@ -19,10 +19,11 @@ from celery import Celery
 from sqlalchemy import Engine, func, select
 
 from models import handlers
-from models.tables import accounts, ledger_entries, processed_commands
+from models.tables import accounts, ledger_entries, processed_commands, rejected_messages
 from tests.support import environment
 from tests.support.celery_apps import app_for, close_app
 from tests.support.factories import create_shop
+from tests.support.planted_bug import PLANTED
 from workers.db import Database
 from workers.process import ROOT, WorkerProcess
 
@@ -119,6 +120,57 @@ def test_five_thousand_live_commands_give_the_results_of_one_at_a_time(
     assert stored == len({command["command_id"] for _, command in sent if _valid(command)})
     assert entries == len({r["transaction_id"] for r in live if "transaction_id" in r})
     database.engine.dispose()
+
+
+@pytest.fixture
+def worker_with_a_bug(engine: Engine) -> Iterator[Celery]:
+    with redis.Redis.from_url(BROKER) as connection:
+        connection.flushdb()
+    env = environment.worker_environment(LOYALTY_BROKER_URL=BROKER)
+    app = app_for(env)
+    log_path = ROOT / ".loyalty" / "worker-planted-bug.log"
+    imports = ["tests.support.planted_bug"]
+    with WorkerProcess("planted", log_path, concurrency=1, env=env, imports=imports) as worker:
+        worker.start().wait_ready(app)
+        yield app
+    close_app(app)
+
+
+def test_a_bug_in_one_command_of_a_live_batch_spares_the_others_and_the_worker(
+    worker_with_a_bug: Celery, engine: Engine
+) -> None:
+    app = worker_with_a_bug
+    shop = f"batch-{uuid.uuid4().hex[:8]}"
+    database = Database(environment.DATABASE_URL)
+    create_shop(database.unit_of_work(), shop)
+    handlers.upsert_customer(
+        database.unit_of_work(), {"command_id": "new", "shop_id": shop, "customer_id": "ada"}
+    )
+    database.engine.dispose()
+    commands = [
+        {"command_id": f"c{n}", "shop_id": shop, "customer_id": "ada", "adjustment": 10}
+        for n in range(40)
+    ]
+    commands[17]["command_id"] = f"{PLANTED}17"
+    burst = [app.send_task("loyalty.adjust_points", args=[command]) for command in commands]
+    for result in burst:
+        result.get(timeout=60, propagate=False)
+    after = app.send_task("loyalty.adjust_points", args=[{**commands[0], "command_id": "later"}])
+
+    assert after.get(timeout=60)["status"] == "applied", "the worker goes on"
+    assert [r.state for r in burst] == ["SUCCESS"] * 17 + ["FAILURE"] + ["SUCCESS"] * 22
+    assert [cast(dict[str, Any], r.result)["status"] for r in burst if r.state == "SUCCESS"] == [
+        "applied"
+    ] * 39
+    with engine.connect() as connection:
+        recorded = connection.execute(
+            select(rejected_messages.c.code).where(rejected_messages.c.shop_id == shop)
+        ).all()
+        balance = connection.execute(
+            select(accounts.c.balance).where(accounts.c.shop_id == shop)
+        ).scalar_one()
+    assert recorded == [("internal_error",)]
+    assert balance == 400
 
 
 def _state(database: Database, shop_id: str) -> tuple[int, int, list[Any]]:
