@@ -114,7 +114,8 @@ class Publisher:
     def top_up(self) -> None:
         queued = int(self.broker.llen(QUEUE))  # type: ignore[arg-type]  # redis-py's sync|async
         room = min(self.backlog - queued, self.total - self.sent)
-        if room <= self.backlog // 4:
+        last = self.sent + room == self.total
+        if room <= 0 or (room < self.backlog // 4 and not last):
             return
         commands = [
             {
