@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Collection, Sequence
-from contextlib import AbstractContextManager, nullcontext
 from time import monotonic
 from typing import Any
 
@@ -27,7 +26,6 @@ from celery_batches import Batches, SimpleRequest
 from celery_batches.trace import apply_batches_task
 
 from models.results import FAILED
-from workers import redis_broker
 from workers.settings import BatchSettings
 
 log = logging.getLogger(__name__)
@@ -134,11 +132,10 @@ def _conclude(requests: Sequence[CeleryRequest], verdict: Verdict, runtime: floa
     requeue = set(verdict.get("requeue", ()))
     outcomes = verdict.get("outcomes", {})
     done = [request for request in requests if request.id not in requeue]
-    with _acknowledged_together(requests):
-        for request in requests:
-            if request.id in requeue:
-                request.reject(requeue=True)
-        for request in done:
+    for request in requests:
+        if request.id in requeue:
+            request.reject(requeue=True)
+        else:
             request.acknowledge()
     for request in done:
         outcome = outcomes.get(request.id, "")
@@ -148,15 +145,6 @@ def _conclude(requests: Sequence[CeleryRequest], verdict: Verdict, runtime: floa
         request.send_event("task-succeeded", result=outcome, runtime=runtime)
         # Celery's own line for a task that succeeded, so logs read as they always did.
         log.info("Task %s[%s] succeeded in %.6fs: %s", request.name, request.id, runtime, outcome)
-
-
-def _acknowledged_together(requests: Sequence[CeleryRequest]) -> AbstractContextManager[Any]:
-    """The worker's Redis transport sends a batch's acknowledgements in one pipeline; on
-    RabbitMQ an acknowledgement awaits no reply, so each goes as it comes."""
-    channel = requests[0].message.channel
-    if isinstance(channel, redis_broker.Channel):
-        return channel.qos.acks_together()
-    return nullcontext()
 
 
 def is_batch(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:

@@ -45,7 +45,7 @@ from tasks.batching import (
 )
 from tasks.outbox import dispatch
 from workers.db import database
-from workers.pii import masked_repr
+from workers.pii import masked_result_repr
 from workers.settings import RedeliverySettings
 
 log = logging.getLogger(__name__)
@@ -143,7 +143,7 @@ def _status(outcome: dict[str, Any] | Exception) -> str:
     """What Flower shows: the result, masked as every task's is."""
     if isinstance(outcome, Exception):
         return f"{FAILED}: {type(outcome).__name__}: {outcome}"
-    return masked_repr(outcome)
+    return masked_result_repr(outcome)
 
 
 def _item(request: SimpleRequest) -> ParsedItem:

@@ -6,22 +6,23 @@ Here one Lua script pops the message and records it in kombu's own unacked hash 
 the moment it leaves its queue it is either acknowledged or restored by the visibility-timeout
 sweep.
 
-A script cannot block as BRPOP does. After a poll that found every queue empty, the consumer
-waits on a doorbell instead: ``BLMOVE key key RIGHT RIGHT`` on the first queue's list blocks until
-the list holds a message and then moves its last element to where it already is, so it takes
-nothing and reorders nothing, and the next poll follows at once. It gives up after
-``idle_poll_interval`` seconds (Redis rounds blocking timeouts to its ``hz``: 100 ms by default),
-so a message for any other queue or priority waits at most that long on an idle worker.
+A script cannot block as BRPOP does. Once the queues are empty (the script says how many
+messages they still hold after its pop), the consumer waits on a doorbell instead:
+``BLMOVE key key RIGHT RIGHT`` on the first queue's list blocks until the list holds a message
+and then moves its last element to where it already is, so it takes nothing and reorders nothing,
+and the next poll follows at once. It gives up after ``idle_poll_interval`` seconds (Redis rounds
+blocking timeouts to its ``hz``: 100 ms by default), so a message for any other queue or priority
+waits at most that long on an idle worker.
 
-Celery uses it through ``broker_transport`` (see ``celeryconfig``); publishers need nothing from
-it, they still LPUSH.
+Driven by an event loop, acknowledgements leave together at the end of each turn of the loop (see
+``Transport``). Celery uses it through ``broker_transport`` (see ``celeryconfig``); publishers
+need nothing from it, they still LPUSH.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from time import monotonic, sleep, time
 from typing import Any
 
@@ -38,8 +39,17 @@ logger = logging.getLogger(__name__)
 # ARGV[1]: the time recorded in the index, as kombu records it (the consumer's clock).
 # The stored entry is kombu's ``[payload, exchange, routing_key]``, with the payload kept verbatim.
 # A message kombu could not record either (not JSON, no delivery tag) is returned unrecorded, so
-# the consumer handles it exactly as kombu does.
+# the consumer handles it exactly as kombu does. The reply also says how many messages the queues
+# still hold: when none, the consumer goes straight to the doorbell, without a poll that would
+# only find them empty.
 _POP_AND_RECORD = """
+local function left()
+  local count = 0
+  for j = 3, #KEYS do
+    count = count + redis.call('LLEN', KEYS[j])
+  end
+  return count
+end
 for i = 3, #KEYS do
   local item = redis.call('RPOP', KEYS[i])
   if item then
@@ -52,10 +62,10 @@ for i = 3, #KEYS do
         redis.call('ZADD', KEYS[1], ARGV[1], tag)
         redis.call('HSET', KEYS[2], tag, '[' .. item .. ',' .. cjson.encode(info.exchange)
           .. ',' .. cjson.encode(info.routing_key) .. ']')
-        return {KEYS[i], item, 1}
+        return {KEYS[i], item, 1, left()}
       end
     end
-    return {KEYS[i], item, 0}
+    return {KEYS[i], item, 0, left()}
   end
 end
 return false
@@ -78,33 +88,33 @@ class CheckedMessage(virtual.Message):
 class RecordedQoS(redis.QoS):
     channel: Channel
     _remove_from_indices: Callable[..., Any]  # kombu's, left out of its type stubs
-    _ack_pipeline: Any = None
-
-    @contextmanager
-    def acks_together(self) -> Iterator[None]:
-        """Acknowledgements made in the block leave in one pipeline at its end: one round trip
-        for a batch of messages instead of one each. Should that pipeline fail, its messages stay
-        recorded and the visibility sweep brings them back (every task is idempotent), as with
-        any acknowledgement Redis never got."""
-        if self._ack_pipeline is not None:  # an outer block sends them
-            yield
-            return
-        with self.channel.conn_or_acquire() as client:
-            self._ack_pipeline = client.pipeline(transaction=False)
-            try:
-                yield
-                self._ack_pipeline.execute()
-            except self.channel.connection_errors:
-                logger.warning("Acknowledgements not recorded; redelivered later", exc_info=True)
-            finally:
-                self._ack_pipeline = None
+    _unflushed: list[str] | None = None
+    """Acknowledged delivery tags whose records Redis still holds (see ``Transport``)."""
 
     def ack(self, delivery_tag: str) -> None:
-        if self._ack_pipeline is None:
+        if not self.channel.connection.acks_per_tick:
             super().ack(delivery_tag)
             return
-        self._remove_from_indices(delivery_tag, self._ack_pipeline)
+        if self._unflushed is None:
+            self._unflushed = []
+        self._unflushed.append(delivery_tag)
         virtual.QoS.ack(self, delivery_tag)
+
+    def flush_acks(self) -> None:
+        """Remove the records of every acknowledgement since the last flush, in one pipeline.
+        Should it fail, those messages stay recorded and the visibility sweep brings them back
+        (every task is idempotent), as with any acknowledgement Redis never got."""
+        tags, self._unflushed = self._unflushed, None
+        if not tags:
+            return
+        try:
+            with self.channel.conn_or_acquire() as client:
+                pipeline = client.pipeline(transaction=False)
+                for tag in tags:
+                    self._remove_from_indices(tag, pipeline)
+                pipeline.execute()
+        except self.channel.connection_errors:
+            logger.warning("%d acknowledgements not recorded; redelivered later", len(tags))
 
     def append(self, message: Any, delivery_tag: str) -> None:
         if delivery_tag == self.channel.recorded_tag:
@@ -121,6 +131,7 @@ class Channel(redis.Channel):
     # kombu's members this class builds on that its type stubs leave out.
     connection: Transport
     qos: RecordedQoS
+    _qos: RecordedQoS | None
     connection_errors: tuple[type[Exception], ...]
     _queue_cycle: Any
     _in_poll: Any
@@ -147,6 +158,11 @@ class Channel(redis.Channel):
         may arrive twice (a command is keyed by its id, a side effect by its outbox row), and one
         round trip for a batch's side effects is worth having."""
         return True
+
+    def close(self) -> None:
+        if self._qos is not None:  # kombu creates it on first use
+            self._qos.flush_acks()
+        super().close()
 
     def _brpop_start(self, timeout: float | None = None) -> None:
         queues = self._queue_cycle.consume(len(self.active_queues))
@@ -177,9 +193,10 @@ class Channel(redis.Channel):
                 # wait on the doorbell.
                 self._idle = self._awaiting == "EVALSHA"
                 raise virtual.Empty()
-            key, item, recorded = reply
+            key, item, recorded, left = reply
             queue = bytes_to_str(key)[len(self.global_keyprefix) :].rsplit(self.sep, 1)[0]
             self._queue_cycle.rotate(queue)
+            self._idle = left == 0
             self._deliver_popped(queue, item, recorded)
             return True
         finally:
@@ -234,4 +251,20 @@ class Channel(redis.Channel):
 
 
 class Transport(redis.Transport):
+    """Driven by an event loop (the worker's consumer), acknowledgements wait for the end of the
+    loop's turn and leave together: Celery acknowledges a finished batch's messages one by one,
+    each in a callback of that turn, and one round trip for all of them saves the main process
+    a round trip per message. Without a loop, each acknowledgement is sent at once."""
+
     Channel = Channel
+    acks_per_tick = False
+
+    def register_with_event_loop(self, connection: Any, loop: Any) -> None:
+        super().register_with_event_loop(connection, loop)
+        self.acks_per_tick = True
+        loop.on_tick.add(self.flush_acks)
+
+    def flush_acks(self) -> None:
+        channels: list[Channel] = self.channels or []  # type: ignore[assignment]
+        for channel in channels:
+            channel.qos.flush_acks()

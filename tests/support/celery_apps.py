@@ -13,6 +13,7 @@ from types import ModuleType
 from typing import Any
 
 from celery import Celery
+from kombu import pools
 
 from workers.process import ROOT
 
@@ -28,6 +29,12 @@ def close_app(app: Celery) -> None:
     pool: Any = app.pool  # celery-types does not know force_close_all
     with contextlib.suppress(Exception):
         pool.force_close_all()
+    # kombu keeps one pool per broker for every app of the process: the next app of this broker
+    # would be handed the closed one.
+    broker = app.connection_for_write()
+    for group in (pools.connections, pools.producers):
+        with contextlib.suppress(KeyError):
+            del group[broker]  # keyed by the connection's parameters: pop() would miss it
     app.close()
     if app.conf.result_backend not in (None, "disabled"):
         # An AsyncResult still pending unsubscribes when collected: let it, before closing.

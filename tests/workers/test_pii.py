@@ -9,7 +9,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from workers.pii import REPR_MAXSIZE, MaskingLogFilter, mask, mask_text, masked_repr
+from workers.pii import (
+    REPR_MAXSIZE,
+    MaskingLogFilter,
+    mask,
+    mask_text,
+    masked_repr,
+    masked_result_repr,
+)
 
 
 def test_every_email_and_phone_at_any_depth_is_masked_in_a_copy() -> None:
@@ -67,6 +74,17 @@ def test_the_repr_is_celerys_truncated_repr_of_the_masked_value() -> None:
     assert shown.endswith("...]]")
     assert len(shown) < 1100
     assert "@example.com" not in shown
+
+
+def test_a_result_shows_as_its_masked_repr_cut_at_the_limit() -> None:
+    result = {"status": "applied", "account": {"email": "ada@example.com"}, "note": "x" * 2000}
+
+    shown = masked_result_repr(result)
+
+    assert shown.startswith("{'status': 'applied', 'account': {'email': 'a***@e***.com'}")
+    assert len(shown) == 1024
+    assert shown.endswith("...")
+    assert masked_result_repr({"status": "applied"}) == "{'status': 'applied'}"
 
 
 def test_a_value_nested_a_thousand_deep_is_masked_down_to_a_bound_and_elided_below() -> None:
