@@ -113,8 +113,10 @@ class RecordedQoS(redis.QoS):
                 for tag in tags:
                     self._remove_from_indices(tag, pipeline)
                 pipeline.execute()
-        except self.channel.connection_errors:
-            logger.warning("%d acknowledgements not recorded; redelivered later", len(tags))
+        except Exception:  # like kombu's ack_log_error: logged, never raised into the loop
+            logger.warning(
+                "%d acknowledgements not recorded; redelivered later", len(tags), exc_info=True
+            )
 
     def append(self, message: Any, delivery_tag: str) -> None:
         if delivery_tag == self.channel.recorded_tag:
@@ -267,4 +269,5 @@ class Transport(redis.Transport):
     def flush_acks(self) -> None:
         channels: list[Channel] = self.channels or []  # type: ignore[assignment]
         for channel in channels:
-            channel.qos.flush_acks()
+            if channel._qos is not None:  # a channel that never consumed has none
+                channel._qos.flush_acks()

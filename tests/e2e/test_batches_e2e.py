@@ -7,10 +7,11 @@ which is what makes "the same result as one at a time" exact; the chaos suite ru
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, cast
 
 import pytest
@@ -82,17 +83,24 @@ def outline(result: dict[str, Any]) -> tuple[Any, ...]:
     )
 
 
-@pytest.fixture
-def batch_worker(engine: Engine) -> Iterator[Celery]:
+@contextlib.contextmanager
+def one_process_worker(name: str, imports: Sequence[str] = ()) -> Iterator[Celery]:
+    """A worker of one pool process on the module's own broker database, and an app for it."""
     with redis.Redis.from_url(BROKER) as connection:
         connection.flushdb()
     env = environment.worker_environment(LOYALTY_BROKER_URL=BROKER)
     app = app_for(env)
-    log_path = ROOT / ".loyalty" / "worker-batches.log"
-    with WorkerProcess("batches", log_path, concurrency=1, env=env) as worker:
+    log_path = ROOT / ".loyalty" / f"worker-{name}.log"
+    with WorkerProcess(name, log_path, concurrency=1, env=env, imports=imports) as worker:
         worker.start().wait_ready(app)
         yield app
     close_app(app)
+
+
+@pytest.fixture
+def batch_worker(engine: Engine) -> Iterator[Celery]:
+    with one_process_worker("batches") as app:
+        yield app
 
 
 def test_five_thousand_live_commands_give_the_results_of_one_at_a_time(
@@ -124,16 +132,8 @@ def test_five_thousand_live_commands_give_the_results_of_one_at_a_time(
 
 @pytest.fixture
 def worker_with_a_bug(engine: Engine) -> Iterator[Celery]:
-    with redis.Redis.from_url(BROKER) as connection:
-        connection.flushdb()
-    env = environment.worker_environment(LOYALTY_BROKER_URL=BROKER)
-    app = app_for(env)
-    log_path = ROOT / ".loyalty" / "worker-planted-bug.log"
-    imports = ["tests.support.planted_bug"]
-    with WorkerProcess("planted", log_path, concurrency=1, env=env, imports=imports) as worker:
-        worker.start().wait_ready(app)
+    with one_process_worker("planted-bug", imports=["tests.support.planted_bug"]) as app:
         yield app
-    close_app(app)
 
 
 def test_a_bug_in_one_command_of_a_live_batch_spares_the_others_and_the_worker(
