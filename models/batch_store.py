@@ -1,5 +1,6 @@
-"""The SQL of a bulk chunk: a few reads per shop, then each table written with one batched
-statement (SQLAlchemy's insertmanyvalues, psycopg's pipelined executemany)."""
+"""The SQL of a batch of commands (one live command, a worker's micro-batch or a migration's
+chunk): a few reads per shop, then each table written with one batched statement (an INSERT for
+a few rows, COPY for more)."""
 
 from __future__ import annotations
 
@@ -97,9 +98,9 @@ _UPDATE_ACCOUNT = (
         | {"last_activity_at": bindparam("last_activity_at"), "updated_at": bindparam("now")}
     )
 )
-# PostgreSQL: a chunk's thousand keys are looked up one by one in their index. Written as
+# PostgreSQL: a batch's thousand keys are looked up one by one in their index. Written as
 # ``IN (...)``, a table that grew by a million rows since its last ANALYZE is thought small and
-# scanned whole for every chunk; a LATERAL subquery with LIMIT cannot be planned that way.
+# scanned whole for every batch; a LATERAL subquery with LIMIT cannot be planned that way.
 _EACH_KEY = "FROM unnest(CAST(:keys AS varchar[])) AS wanted(key) CROSS JOIN LATERAL"
 _PG_ACCOUNTS = f"""
     SELECT a.id, a.shop_id, a.customer_id, a.balance, a.lifetime, a.earned, a.redeemed,
@@ -119,7 +120,7 @@ _PG_STORED_IDS = text(
       {_EACH_KEY} (SELECT command_id FROM processed_commands
                     WHERE shop_id = :shop_id AND command_id = wanted.key LIMIT 1) AS p"""
 )
-# Sorted keys, so locks are taken in one order and two chunks sharing accounts cannot deadlock.
+# Sorted keys, so locks are taken in one order and two batches sharing accounts cannot deadlock.
 _LOOKUPS = {
     "postgresql": {
         "accounts": text(_PG_ACCOUNTS.format(lock="")),
@@ -156,7 +157,7 @@ class BatchStore:
         self._db = connection
 
     def read(self, customers: Iterable[Key], commands: Iterable[Key], *, lock: bool) -> BatchState:
-        """The chunk's accounts (locked unless ``lock`` is false, for a dry run) and stored
+        """The batch's accounts (locked unless ``lock`` is false, for a dry run) and stored
         results, and the shops they belong to."""
         customers_by_shop = _group(customers)
         commands_by_shop = _group(commands)

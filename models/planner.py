@@ -41,7 +41,7 @@ Key = tuple[str, str]
 
 @dataclass(slots=True)
 class WorkingAccount:
-    """An account as the chunk has left it so far; ``id`` is None until a new one is inserted."""
+    """An account as the batch has left it so far; ``id`` is None until a new one is inserted."""
 
     id: int | None
     shop_id: str
@@ -60,7 +60,7 @@ class WorkingAccount:
 
 @dataclass(frozen=True, slots=True)
 class BatchState:
-    """What the chunk's commands find in the database, read under the accounts' locks."""
+    """What the batch's commands find in the database, read under the accounts' locks."""
 
     shops: set[str]
     shops_with_tiers: set[str]
@@ -85,7 +85,7 @@ class LedgerRow:
 
 @dataclass(slots=True)
 class BatchPlan:
-    """Everything the chunk writes, and each command's result in order."""
+    """Everything the batch writes, and each command's result in order."""
 
     now: datetime
     results: list[dict[str, Any]] = field(default_factory=list)
