@@ -9,7 +9,7 @@ here: ``../shared/reference/reliability.md`` and the README's "Delivery guarante
 
 from kombu import Exchange, Queue
 
-from models.side_effects import (
+from models.domain.side_effects import (
     PROVIDERS,
     RECALCULATE_SHOP_TIERS,
     RECALCULATE_TIER,

@@ -136,7 +136,7 @@ def single_commands(rows: int, workdir: Path) -> float:
     env = environment()
     publisher = (
         "import sys, csv\n"
-        "from workers.publisher import publish_adjustment, publish_customer_upsert\n"
+        "from workers.client.publisher import publish_adjustment, publish_customer_upsert\n"
         "for n, row in enumerate(csv.DictReader(open(sys.argv[1]))):\n"
         "    if sys.argv[3] == 'customers':\n"
         "        publish_customer_upsert({'command_id': f'single-{n}-c', 'shop_id': sys.argv[2],\n"

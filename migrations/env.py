@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from models.tables import Base
+from models.persistence.tables import Base
 from workers.settings import Settings
 
 config = context.config

@@ -4,7 +4,7 @@ from typing import Any
 
 from celery import Task
 
-from models.commands import ADJUST_POINTS
+from models.domain.commands import ADJUST_POINTS
 from tasks.commands import ADJUST_POINTS_TASK, LIVE_COMMAND_OPTIONS, command_task
 from workers.app import app
 

@@ -25,7 +25,7 @@ from celery.worker.request import Request as CeleryRequest
 from celery_batches import Batches, SimpleRequest
 from celery_batches.trace import apply_batches_task
 
-from models.results import FAILED
+from models.domain.results import FAILED
 from workers.settings import BatchSettings
 
 log = logging.getLogger(__name__)

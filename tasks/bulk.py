@@ -9,8 +9,9 @@ from typing import Any
 from celery import Task
 
 import celeryconfig
-from models import handlers, planner
-from models.unit_of_work import UnitOfWork
+from models.domain import planner
+from models.persistence.unit_of_work import UnitOfWork
+from models.services import command_engine
 from tasks.commands import COMMAND_TASK_OPTIONS, run_command
 from workers.app import app
 from workers.settings import BulkSettings
@@ -20,7 +21,7 @@ ADJUST_POINTS_BULK = "loyalty.adjust_points_bulk"
 
 def _apply_chunk(uow: UnitOfWork, payload: Any) -> list[dict[str, Any]]:
     max_commands = BulkSettings.from_environment().max_commands
-    return handlers.adjust_points_bulk(uow, payload, max_commands=max_commands)
+    return command_engine.adjust_points_bulk(uow, payload, max_commands=max_commands)
 
 
 @app.task(

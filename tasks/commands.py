@@ -30,12 +30,13 @@ from tenacity import (
 )
 
 import celeryconfig
-from models import handlers, results
-from models.commands import ADJUST_POINTS, UPSERT_CUSTOMER, InvalidCommand, salvage_key
-from models.handlers import reject_invalid, utc_now
-from models.planner import ParsedItem, parse_command_of
-from models.results import FAILED
-from models.unit_of_work import UnitOfWork
+from models.domain import results
+from models.domain.commands import ADJUST_POINTS, UPSERT_CUSTOMER, InvalidCommand, salvage_key
+from models.domain.planner import ParsedItem, parse_command_of
+from models.domain.results import FAILED
+from models.persistence.unit_of_work import UnitOfWork
+from models.services import command_engine
+from models.services.command_engine import reject_invalid, utc_now
 from tasks.batching import (
     CommandBatches,
     Verdict,
@@ -61,7 +62,10 @@ COMMAND_TASK_OPTIONS: dict[str, Any] = {
 ADJUST_POINTS_TASK = "loyalty.adjust_points"
 UPSERT_CUSTOMER_TASK = "loyalty.upsert_customer"
 _COMMAND_TYPES = {ADJUST_POINTS_TASK: ADJUST_POINTS, UPSERT_CUSTOMER_TASK: UPSERT_CUSTOMER}
-_ONE_COMMAND = {ADJUST_POINTS: handlers.adjust_points, UPSERT_CUSTOMER: handlers.upsert_customer}
+_ONE_COMMAND = {
+    ADJUST_POINTS: command_engine.adjust_points,
+    UPSERT_CUSTOMER: command_engine.upsert_customer,
+}
 
 LIVE_COMMAND_OPTIONS: dict[str, Any] = COMMAND_TASK_OPTIONS | {
     "base": CommandBatches,
@@ -163,7 +167,7 @@ def _apply_isolating_bugs(
     uow: UnitOfWork, items: list[ParsedItem]
 ) -> list[dict[str, Any] | Exception]:
     try:
-        return list(handlers.apply_batch(uow, items))
+        return list(command_engine.apply_batch(uow, items))
     except INFRASTRUCTURE_FAULTS:
         raise
     except Exception as bug:

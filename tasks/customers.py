@@ -4,7 +4,7 @@ from typing import Any
 
 from celery import Task
 
-from models.commands import UPSERT_CUSTOMER
+from models.domain.commands import UPSERT_CUSTOMER
 from tasks.commands import LIVE_COMMAND_OPTIONS, UPSERT_CUSTOMER_TASK, command_task
 from workers.app import app
 

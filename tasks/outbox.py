@@ -16,8 +16,8 @@ from typing import Any
 
 from celery import Celery, Task
 
-from models.handlers import utc_now
-from models.side_effects import RELAY_OUTBOX, OutboxEntry, is_sync
+from models.domain.side_effects import RELAY_OUTBOX, OutboxEntry, is_sync
+from models.services.command_engine import utc_now
 from workers.app import app
 from workers.db import database
 from workers.settings import SideEffectSettings

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from models.handlers import utc_now
-from models.side_effects import retry_delay
+from models.domain.side_effects import retry_delay
+from models.services.command_engine import utc_now
 from tasks.commands import COMMAND_TASK_OPTIONS, riding_out_faults
 from workers.db import database
 from workers.pii import MaskingTask

@@ -11,11 +11,11 @@ from typing import Any
 from celery import Task
 
 from celeryconfig import TIERS_QUEUE
-from models.handlers import utc_now
-from models.side_effect_store import AccountForTier
-from models.side_effects import RECALCULATE_SHOP_TIERS, RECALCULATE_TIER, sync_task_name
-from models.tiers import choose_tier
-from models.unit_of_work import UnitOfWork
+from models.domain.side_effects import RECALCULATE_SHOP_TIERS, RECALCULATE_TIER, sync_task_name
+from models.domain.tiers import choose_tier
+from models.persistence.side_effect_store import AccountForTier
+from models.persistence.unit_of_work import UnitOfWork
+from models.services.command_engine import utc_now
 from tasks.outbox import dispatch
 from tasks.side_effects import perform, side_effect_options
 from workers.app import app

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -22,7 +23,7 @@ os.environ.update(
     LOYALTY_RESULT_BACKEND=environment.RESULT_BACKEND,
 )
 
-from models.unit_of_work import UnitOfWork
+from models.persistence.unit_of_work import UnitOfWork
 from tests.support.celery_apps import close_app
 from tests.support.worker import start_worker
 from workers.app import app
@@ -39,15 +40,32 @@ settings.load_profile("loyalty")
 def engine() -> Iterator[Engine]:
     server = create_engine(f"{environment.POSTGRES_SERVER}/postgres", isolation_level="AUTOCOMMIT")
     with server.connect() as connection:
-        connection.execute(
-            text(f'DROP DATABASE IF EXISTS "{environment.DATABASE_NAME}" WITH (FORCE)')
-        )
+        for name in [environment.DATABASE_NAME, *_databases_of_ended_runs(connection)]:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         connection.execute(text(f'CREATE DATABASE "{environment.DATABASE_NAME}"'))
-    server.dispose()
     Database(environment.DATABASE_URL).upgrade()
     engine = create_engine(environment.DATABASE_URL)
     yield engine
     engine.dispose()
+    with server.connect() as connection:
+        connection.execute(
+            text(f'DROP DATABASE IF EXISTS "{environment.DATABASE_NAME}" WITH (FORCE)')
+        )
+    server.dispose()
+
+
+def _databases_of_ended_runs(connection: Connection) -> list[str]:
+    """Databases named after a test run's process that is no longer running."""
+    names = connection.execute(
+        text("SELECT datname FROM pg_database WHERE datname LIKE :prefix"),
+        {"prefix": environment.DATABASE_PREFIX + "%"},
+    ).scalars()
+    ended = []
+    for name in names:
+        pid = name.removeprefix(environment.DATABASE_PREFIX)
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            ended.append(name)
+    return ended
 
 
 @pytest.fixture

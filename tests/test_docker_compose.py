@@ -19,7 +19,7 @@ from celery.bin.celery import celery as celery_cli
 from click.testing import CliRunner
 
 import celeryconfig
-from workers.cli import main as loyalty_cli
+from workers.cli.main import main as loyalty_cli
 from workers.process import ROOT
 
 COMPOSE = ROOT / "docker-compose.yml"
@@ -221,8 +221,8 @@ STACK_CHOICES = {"LOYALTY_SMTP_HOST", "LOYALTY_SMTP_PORT", "LOYALTY_SECRET_KEY"}
 def test_the_defaults_passed_to_the_app_are_the_apps_own(
     compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from workers.mailer import SmtpSettings
-    from workers.providers.config import ProviderSettings
+    from workers.outbound.mailer import SmtpSettings
+    from workers.outbound.providers.config import ProviderSettings
     from workers.settings import BulkSettings, RedeliverySettings, SideEffectSettings
 
     def read_settings() -> tuple[Any, ...]:

@@ -11,7 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, inspect, text
 
-from models.tables import Base
+from models.persistence.tables import Base
 from tests.support import environment
 from workers.db import Database, alembic_config
 

@@ -11,7 +11,7 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from models.unit_of_work import UnitOfWork
+from models.persistence.unit_of_work import UnitOfWork
 from workers.settings import Settings, ensure_data_dir
 
 

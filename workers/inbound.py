@@ -24,9 +24,9 @@ from celery.exceptions import InvalidTaskError
 from celery.worker.consumer import Consumer
 
 from celeryconfig import ADJUSTMENTS_QUEUE
-from models import results
-from models.commands import InvalidCommand, salvage_key
-from models.handlers import reject_invalid
+from models.domain import results
+from models.domain.commands import InvalidCommand, salvage_key
+from models.services.command_engine import reject_invalid
 from workers.db import database
 from workers.pii import MAX_DEPTH, masked_repr
 from workers.settings import BatchSettings

@@ -11,7 +11,7 @@ Phases, all on the same broker, the same bench database and the same worker conc
 (b) framework ceiling: the same messages to ``loyalty.bench.noop`` (bench/noop.py), a task with the
     same options and result that touches no database.
 (c) database ceiling: the engine without Celery: as many processes as the worker has apply the
-    commands through ``models.handlers.apply_batch``, in the worker's batches, one transaction
+    commands through ``command_engine.apply_batch``, in the worker's batches, one transaction
     each, with no broker, result backend or acknowledgement.
 (d) publish-to-commit latency at a steady publish rate of half of (a).
 

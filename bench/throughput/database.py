@@ -62,7 +62,7 @@ def recreate_database(config: Config) -> None:
 
 def seed_customers(config: Config) -> list[str]:
     """One shop and its customers, through the same store and handler the worker uses."""
-    from models import handlers
+    from models.services import command_engine
     from workers.db import Database
 
     database = Database(config.database_url)
@@ -78,7 +78,7 @@ def seed_customers(config: Config) -> list[str]:
             "customer_id": customer_id,
             "email": f"{customer_id}@bench.example.com",
         }
-        result = handlers.upsert_customer(uow, command)
+        result = command_engine.upsert_customer(uow, command)
         if result["status"] != "applied":
             raise RuntimeError(f"could not create {customer_id}: {result}")
     database.engine.dispose()

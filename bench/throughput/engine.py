@@ -1,7 +1,7 @@
 """Phase (c), the database ceiling: the engine without Celery.
 
 As many processes as the worker has apply the commands through the project's own code
-(``Database(...).unit_of_work()`` and ``models.handlers.apply_batch``), in the worker's batches
+(``Database(...).unit_of_work()`` and ``command_engine.apply_batch``), in the worker's batches
 (``LOYALTY_BATCH_MAX_COMMANDS`` consecutive commands, dealt to the processes in turn as the
 worker's consumer hands them to its pool), one transaction each, with no broker, result backend
 or acknowledgement. Nothing here spells out SQL, so (c) cannot drift from what (a) runs. The
@@ -43,7 +43,7 @@ def run_database_ceiling(config: Config, db: BenchDatabase, commands: Batch) -> 
     processes, size = config.concurrency, batch_size()
     batches = [commands[first : first + size] for first in range(0, len(commands), size)]
     say(
-        f"(c) database ceiling: {len(commands)} commands through models.handlers.apply_batch, "
+        f"(c) database ceiling: {len(commands)} commands through command_engine.apply_batch, "
         f"{len(batches)} transactions of up to {size}, from {processes} processes, no Celery"
     )
     wall, host, outcomes = run_processes(config, batches, len(commands))
@@ -120,9 +120,9 @@ def apply_share(
 def _apply_batches(database_url: str, batches: list[Batch], start: Barrier) -> ShareOutcome:
     """As a worker's pool process applies a batch (``tasks.commands.apply_requests``): parse each
     message, one unit of work and one ``apply_batch`` (one transaction) per batch."""
-    from models.commands import ADJUST_POINTS
-    from models.handlers import apply_batch
-    from models.planner import parse_command_of
+    from models.domain.commands import ADJUST_POINTS
+    from models.domain.planner import parse_command_of
+    from models.services.command_engine import apply_batch
     from workers.db import Database
 
     database = Database(database_url)

@@ -155,7 +155,7 @@ def how_to_read() -> list[str]:
         "    process_time()) and host ms = busy CPU of the whole host (/proc/stat), both over",
         "    the wall window / commands done in it. The difference is PostgreSQL, the broker,",
         "    the result backend, this client's polling and anything else running.",
-        "    (c) = models.handlers.apply_batch in the worker's batches, no Celery; the outbox",
+        "    (c) = command_engine.apply_batch in the worker's batches, no Celery; the outbox",
         "    rows it writes are left unpublished.",
         "    (d): publish time = time.time() just before send_task, commit time =",
         "    processed_commands.created_at; the worker was idle and ready before publishing.",

@@ -13,23 +13,23 @@ from typing import Any
 from celery import Task
 
 from celeryconfig import SYNC_QUEUES
-from models.handlers import utc_now
-from models.side_effect_store import OutboxRow
-from models.side_effects import profile_push_needed, state_fingerprint, sync_task_name
-from models.unit_of_work import UnitOfWork
+from models.domain.side_effects import profile_push_needed, state_fingerprint, sync_task_name
+from models.persistence.side_effect_store import OutboxRow
+from models.persistence.unit_of_work import UnitOfWork
+from models.services.command_engine import utc_now
 from tasks.side_effects import GiveUp, TryAgain, perform, side_effect_options
 from workers.app import app
 from workers.db import database
-from workers.providers import get_provider
-from workers.providers.base import (
+from workers.outbound.providers import get_provider
+from workers.outbound.providers.base import (
     CustomerState,
     PermanentProviderError,
     PointsEvent,
     RateLimited,
     TransientProviderError,
 )
-from workers.rate_limits import rate_limiter
-from workers.secrets import SecretBox, SecretKeyError
+from workers.outbound.rate_limits import rate_limiter
+from workers.outbound.secrets import SecretBox, SecretKeyError
 
 
 def sync_account(provider_name: str, outbox_id: int) -> str:

@@ -15,9 +15,9 @@ import time
 
 from celery import Celery
 
-from models.commands import InvalidCommand
+from models.domain.commands import InvalidCommand
 from tests.chaos.workload import Workload
-from workers.publisher import publish_adjustment
+from workers.client.publisher import publish_adjustment
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from models import handlers
+from models.services import command_engine
 from tests.support.factories import create_customer, create_shop
 from workers.db import Database
 
@@ -101,7 +101,7 @@ def prepare_database(database_url: str, workload: Workload) -> None:
                 email=customer_email(customer_id),
                 first_name="Chaos",
             )
-            opened = handlers.adjust_points(
+            opened = command_engine.adjust_points(
                 database.unit_of_work(),
                 {
                     "command_id": f"open-{customer_id}",

@@ -19,8 +19,13 @@ import redis
 from celery import Celery
 from sqlalchemy import Engine, func, select
 
-from models import handlers
-from models.tables import accounts, ledger_entries, processed_commands, rejected_messages
+from models.persistence.tables import (
+    accounts,
+    ledger_entries,
+    processed_commands,
+    rejected_messages,
+)
+from models.services import command_engine
 from tests.support import environment
 from tests.support.celery_apps import app_for, close_app
 from tests.support.factories import create_shop
@@ -30,7 +35,7 @@ from workers.process import ROOT, WorkerProcess
 
 pytestmark = pytest.mark.e2e
 
-BROKER = "redis://127.0.0.1:6379/9"
+BROKER = environment.redis_url(9)
 COMMANDS = 5_000
 CUSTOMERS = 60
 SEED = 20261202
@@ -116,7 +121,7 @@ def test_five_thousand_live_commands_give_the_results_of_one_at_a_time(
     task_ids = [app.send_task(name, args=[command]).id for name, command in sent]
     live = _collect(app, task_ids, timeout=120)
     twin = [
-        (handlers.upsert_customer if "upsert" in name else handlers.adjust_points)(
+        (command_engine.upsert_customer if "upsert" in name else command_engine.adjust_points)(
             database.unit_of_work(), {**command, "shop_id": twin_shop}
         )
         for name, command in sent
@@ -143,7 +148,7 @@ def test_a_bug_in_one_command_of_a_live_batch_spares_the_others_and_the_worker(
     shop = f"batch-{uuid.uuid4().hex[:8]}"
     database = Database(environment.DATABASE_URL)
     create_shop(database.unit_of_work(), shop)
-    handlers.upsert_customer(
+    command_engine.upsert_customer(
         database.unit_of_work(), {"command_id": "new", "shop_id": shop, "customer_id": "ada"}
     )
     database.engine.dispose()

@@ -23,17 +23,17 @@ from click.testing import CliRunner
 from sqlalchemy import Engine, func, select, update
 
 import celeryconfig
-from models import handlers
-from models.tables import accounts, dead_letters, outbox, tier_changes, tiers
+from models.persistence.tables import accounts, dead_letters, outbox, tier_changes, tiers
+from models.services import command_engine
 from tasks.outbox import dispatch
 from tests.support import environment
 from tests.support.factories import adjustment, create_customer
 from tests.support.fakes import FakeKlaviyo, FakeOmnisend, FakePostscript, RecordedRequest
 from tests.support.smtp import SmtpServer
-from workers.cli import main as cli
+from workers.cli.main import main as cli
+from workers.client.publisher import publish_adjustment
 from workers.db import Database
 from workers.process import ROOT, WorkerProcess
-from workers.publisher import publish_adjustment
 
 pytestmark = pytest.mark.e2e
 
@@ -388,7 +388,7 @@ def test_the_relay_delivers_what_was_committed_but_never_published(stack: Stack)
     owed = []
     for i in range(10):
         uow = stack.database.unit_of_work()
-        handlers.adjust_points(uow, adjustment(shop, f"c{i}", adjustment=10 + i))
+        command_engine.adjust_points(uow, adjustment(shop, f"c{i}", adjustment=10 + i))
         owed += uow.take_dispatchable()
     dispatch(owed[:5])  # some were published, and will now be published a second time by hand
     dispatch(owed[:5])

@@ -22,13 +22,13 @@ from sqlalchemy import Engine
 from tests.support import environment
 from tests.support.celery_apps import app_for, close_app
 from tests.support.factories import create_shop
+from workers.client.publisher import publish_adjustment, publish_customer_upsert
 from workers.db import database
 from workers.process import ROOT, WorkerProcess
-from workers.publisher import publish_adjustment, publish_customer_upsert
 
 pytestmark = pytest.mark.e2e
 
-BROKER_URL = "redis://127.0.0.1:6379/10"
+BROKER_URL = environment.redis_url(10)
 LOGIN = ("operator", "s3cret-flower")
 EMAIL = "ada.lovelace@example.com"
 PHONE = "+44 20 7946 0958"

@@ -19,7 +19,7 @@ from kombu import Connection, Producer
 from sqlalchemy import Engine, select
 
 from celeryconfig import ADJUSTMENTS_QUEUE
-from models.tables import rejected_messages
+from models.persistence.tables import rejected_messages
 from tests.chaos.brokers import RabbitVhost, rabbitmq_available
 from tests.support import environment
 from tests.support.celery_apps import app_for, close_app
@@ -30,7 +30,7 @@ from workers.process import WorkerProcess
 
 pytestmark = pytest.mark.e2e
 
-REDIS_BROKER = "redis://127.0.0.1:6379/8"
+REDIS_BROKER = environment.redis_url(8)
 NEXT_COMMAND_WAIT = 5.0
 """A frozen or dead consumer never answers; a healthy one answers in milliseconds."""
 SHOP = f"hostile-{uuid.uuid4().hex[:8]}"

@@ -14,7 +14,7 @@ from celery import Celery
 from celery.result import ResultSet
 from sqlalchemy import Engine, func, select
 
-from models.tables import ledger_entries, processed_commands, rejected_messages
+from models.persistence.tables import ledger_entries, processed_commands, rejected_messages
 from tests.support import environment
 from tests.support.factories import create_customer, create_shop
 from tests.support.tcp_proxy import TcpProxy

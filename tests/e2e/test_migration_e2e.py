@@ -14,9 +14,9 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import Engine, func, select
 
-from models.tables import accounts, ledger_entries, outbox, processed_commands
+from models.persistence.tables import accounts, ledger_entries, outbox, processed_commands
 from tests.support import environment
-from workers.cli import main
+from workers.cli.main import main
 from workers.process import ROOT, WorkerProcess
 
 pytestmark = pytest.mark.e2e

@@ -8,12 +8,12 @@ import uuid
 import pytest
 from sqlalchemy import Engine, select
 
-from models.tables import processed_commands
+from models.persistence.tables import processed_commands
 from tests.support.factories import create_customer, create_shop
 from workers.app import app
+from workers.client.publisher import publish_adjustment
 from workers.db import database
 from workers.process import WorkerProcess
-from workers.publisher import publish_adjustment
 
 pytestmark = pytest.mark.e2e
 

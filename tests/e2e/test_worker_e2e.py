@@ -18,14 +18,14 @@ import pytest
 from celery.result import AsyncResult, ResultSet
 from sqlalchemy import Engine, func, select
 
-from models.tables import accounts, ledger_entries, processed_commands
-from workers.process import WorkerProcess
-from workers.publisher import (
+from models.persistence.tables import accounts, ledger_entries, processed_commands
+from workers.client.publisher import (
     ADJUST_POINTS_TASK,
     publish,
     publish_adjustment,
     publish_customer_upsert,
 )
+from workers.process import WorkerProcess
 
 pytestmark = pytest.mark.e2e
 

@@ -7,9 +7,9 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from models import handlers
-from models.tables import accounts, ledger_entries
-from models.unit_of_work import UnitOfWork
+from models.persistence.tables import accounts, ledger_entries
+from models.persistence.unit_of_work import UnitOfWork
+from models.services import command_engine
 
 
 def create_shop(uow: UnitOfWork, shop_id: str) -> None:
@@ -19,7 +19,7 @@ def create_shop(uow: UnitOfWork, shop_id: str) -> None:
 
 
 def create_customer(uow: UnitOfWork, shop_id: str, customer_id: str, **fields: Any) -> None:
-    result = handlers.upsert_customer(
+    result = command_engine.upsert_customer(
         uow,
         {
             "command_id": f"upsert-{uuid.uuid4()}",

@@ -13,7 +13,7 @@ PLANTED = "planted-bug-"
 
 @worker_init.connect
 def _plant(**_: Any) -> None:
-    from models import planner
+    from models.domain import planner
 
     real_apply = planner._Planner.apply
 

@@ -12,11 +12,11 @@ from celery.exceptions import Reject
 from sqlalchemy import Connection, func, select
 from sqlalchemy.exc import OperationalError
 
-from models import handlers
-from models.planner import ParsedItem
-from models.side_effects import RECALCULATE_TIER, SEND_POINTS_EARNED_EMAIL
-from models.tables import ledger_entries, outbox, processed_commands, rejected_messages
-from models.unit_of_work import UnitOfWork
+from models.domain.planner import ParsedItem
+from models.domain.side_effects import RECALCULATE_TIER, SEND_POINTS_EARNED_EMAIL
+from models.persistence.tables import ledger_entries, outbox, processed_commands, rejected_messages
+from models.persistence.unit_of_work import UnitOfWork
+from models.services import command_engine
 from tasks.adjustments import adjust_points
 from tests.support.factories import (
     account_row,
@@ -387,7 +387,7 @@ class TestInfrastructureFaults:
         self, connection: Connection, shop_id: str, customer: str, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         faults = iter([OperationalError("SELECT 1", {}, Exception("connection lost"))] * 2)
-        real = handlers.apply_batch
+        real = command_engine.apply_batch
 
         def flaky(uow: UnitOfWork, items: list[ParsedItem]) -> list[dict[str, object]]:
             fault = next(faults, None)
@@ -395,7 +395,7 @@ class TestInfrastructureFaults:
                 raise fault
             return real(uow, items)
 
-        monkeypatch.setattr("models.handlers.apply_batch", flaky)
+        monkeypatch.setattr("models.services.command_engine.apply_batch", flaky)
 
         result = adjust_points(adjustment(shop_id, customer, adjustment=5))
 

@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import Connection, select
 from sqlalchemy.exc import OperationalError
 
-from models import planner
-from models.planner import ParsedItem
-from models.tables import ledger_entries, processed_commands, rejected_messages
-from models.unit_of_work import UnitOfWork
+from models.domain import planner
+from models.domain.planner import ParsedItem
+from models.persistence.tables import ledger_entries, processed_commands, rejected_messages
+from models.persistence.unit_of_work import UnitOfWork
 from tasks.commands import ADJUST_POINTS_TASK, UPSERT_CUSTOMER_TASK, apply_requests
 from tests.support.batches import request, stored_result, stored_state
 from tests.support.factories import account_row, adjustment, create_customer, create_shop
@@ -159,7 +159,7 @@ def test_a_database_that_stays_down_hands_the_whole_batch_back(
     def down(uow: UnitOfWork, items: list[ParsedItem]) -> list[dict[str, Any]]:
         raise OperationalError("SELECT 1", {}, Exception("connection refused"))
 
-    monkeypatch.setattr("models.handlers.apply_batch", down)
+    monkeypatch.setattr("models.services.command_engine.apply_batch", down)
     batch = [request(ADJUST_POINTS_TASK, adjustment(shop, "ada", adjustment=n)) for n in (1, 2)]
 
     verdict = apply_requests(app, batch)

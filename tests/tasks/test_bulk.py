@@ -13,16 +13,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Connection, select
 
-from models import handlers
-from models.side_effects import RECALCULATE_TIER, SEND_POINTS_EARNED_EMAIL, sync_task_name
-from models.tables import (
+from models.domain.side_effects import RECALCULATE_TIER, SEND_POINTS_EARNED_EMAIL, sync_task_name
+from models.persistence.tables import (
     accounts,
     ledger_entries,
     outbox,
     processed_commands,
     rejected_messages,
 )
-from models.unit_of_work import UnitOfWork
+from models.persistence.unit_of_work import UnitOfWork
+from models.services import command_engine
 from tasks.bulk import adjust_points_bulk
 from tasks.commands import apply_requests
 from tests.support.batches import as_request, stored_result
@@ -140,7 +140,7 @@ def prepare_shop(uow: UnitOfWork, shop_id: str, existing: list[str]) -> None:
         uow.admin.enable_integration(shop_id, "klaviyo", "token", "…1234", datetime.now(UTC))
         uow.commit()
     for customer in existing:
-        handlers.upsert_customer(
+        command_engine.upsert_customer(
             uow,
             {
                 "command_id": f"setup-{customer}",
@@ -153,8 +153,8 @@ def prepare_shop(uow: UnitOfWork, shop_id: str, existing: list[str]) -> None:
 
 def one_at_a_time(uow: UnitOfWork, item: Any) -> dict[str, Any]:
     if isinstance(item, dict) and set(item) == {"upsert_customer"}:
-        return handlers.upsert_customer(uow, item["upsert_customer"])
-    return handlers.adjust_points(uow, item)
+        return command_engine.upsert_customer(uow, item["upsert_customer"])
+    return command_engine.adjust_points(uow, item)
 
 
 def in_chunks(uow: UnitOfWork, items: list[Any], sizes: list[int]) -> list[dict[str, Any]]:
@@ -163,7 +163,7 @@ def in_chunks(uow: UnitOfWork, items: list[Any], sizes: list[int]) -> list[dict[
     for size in [*sizes, len(items)]:
         chunk = items[start : start + size]
         if chunk:
-            results += handlers.adjust_points_bulk(uow, chunk, max_commands=100)
+            results += command_engine.adjust_points_bulk(uow, chunk, max_commands=100)
         start += len(chunk)
         if start >= len(items):
             break

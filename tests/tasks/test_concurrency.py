@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
-from models import handlers
-from models.tables import ledger_entries
+from models.persistence.tables import ledger_entries
+from models.services import command_engine
 from tests.support import environment
 from tests.support.factories import adjustment, create_customer, create_shop
 from workers.db import Database
@@ -47,7 +47,7 @@ def test_racing_duplicates_apply_once_and_agree(committed: Database) -> None:
     commands = [adjustment(shop_id, "hot", adjustment=i + 1) for i in range(40)]
 
     def send_all(_: int) -> list[dict[str, Any]]:
-        return [handlers.adjust_points(committed.unit_of_work(), c) for c in commands]
+        return [command_engine.adjust_points(committed.unit_of_work(), c) for c in commands]
 
     first, second = in_threads(send_all)
 
@@ -69,7 +69,7 @@ def test_a_hot_account_under_two_writers_ends_exact(committed: Database) -> None
     def send(index: int) -> list[dict[str, Any]]:
         sign = 1 if index == 0 else -1
         return [
-            handlers.adjust_points(
+            command_engine.adjust_points(
                 committed.unit_of_work(),
                 adjustment(shop_id, "hot", adjustment=sign * 3, on_insufficient_points="reject"),
             )

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from models.unit_of_work import UnitOfWork
+from models.persistence.unit_of_work import UnitOfWork
 from tasks.customers import upsert_customer
 from tests.support.factories import account_row, create_shop
 

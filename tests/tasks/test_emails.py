@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import Connection, select
 
 import tasks.emails
-from models.side_effects import SEND_POINTS_EARNED_EMAIL
-from models.tables import dead_letters, email_deliveries, outbox
-from models.unit_of_work import UnitOfWork
+from models.domain.side_effects import SEND_POINTS_EARNED_EMAIL
+from models.persistence.tables import dead_letters, email_deliveries, outbox
+from models.persistence.unit_of_work import UnitOfWork
 from tasks.adjustments import adjust_points
 from tasks.emails import send_points_earned_email
 from tests.support.commit_hooks import commit_hook

@@ -15,10 +15,10 @@ import redis
 from celery import Celery
 from sqlalchemy import select, update
 
-from models import handlers
-from models.handlers import utc_now
-from models.side_effects import OutboxEntry
-from models.tables import outbox
+from models.domain.side_effects import OutboxEntry
+from models.persistence.tables import outbox
+from models.services import command_engine
+from models.services.command_engine import utc_now
 from tasks.outbox import dispatch, relay_outbox
 from tests.support import environment
 from tests.support.celery_apps import app_for, close_app
@@ -75,7 +75,7 @@ def test_a_rolled_back_transaction_owes_nothing(committed: Database, shop: str) 
 
 def test_a_committed_adjustment_is_dispatched_and_marked(committed: Database, shop: str) -> None:
     uow = committed.unit_of_work()
-    handlers.adjust_points(uow, adjustment(shop, "ada", adjustment=50))
+    command_engine.adjust_points(uow, adjustment(shop, "ada", adjustment=50))
     owed = uow.take_dispatchable()
 
     dispatch(owed)
@@ -96,7 +96,7 @@ def test_the_side_effects_of_a_batch_are_published_in_one_pipeline(
         empty_queue(queue)
     uow = committed.unit_of_work()
     for amount in range(1, 21):
-        handlers.adjust_points(uow, adjustment(shop, "ada", adjustment=amount))
+        command_engine.adjust_points(uow, adjustment(shop, "ada", adjustment=amount))
     owed = uow.take_dispatchable()
     broker = urlsplit(environment.BROKER_URL)
     proxy = TcpProxy(broker.port or 6379)
@@ -126,7 +126,7 @@ def test_rows_the_broker_never_got_are_published_by_the_relay(
 ) -> None:
     unreachable = Celery("down", broker="redis://127.0.0.1:9/0")
     uow = committed.unit_of_work()
-    handlers.adjust_points(uow, adjustment(shop, "ada", adjustment=50))
+    command_engine.adjust_points(uow, adjustment(shop, "ada", adjustment=50))
     owed = uow.take_dispatchable()
 
     dispatch(owed, celery=unreachable)
@@ -141,7 +141,7 @@ def test_rows_the_broker_never_got_are_published_by_the_relay(
 
 
 def test_fresh_rows_are_left_to_the_committing_worker(committed: Database, shop: str) -> None:
-    handlers.adjust_points(committed.unit_of_work(), adjustment(shop, "ada", adjustment=50))
+    command_engine.adjust_points(committed.unit_of_work(), adjustment(shop, "ada", adjustment=50))
 
     relay_outbox()  # default grace: 10 s
 
@@ -156,7 +156,9 @@ def test_two_relays_never_claim_the_same_row(committed: Database, shop: str) -> 
             .values(completed_at=datetime.now(UTC), outcome="set aside by the relay test")
         )
     for amount in range(1, 11):
-        handlers.adjust_points(committed.unit_of_work(), adjustment(shop, "ada", adjustment=amount))
+        command_engine.adjust_points(
+            committed.unit_of_work(), adjustment(shop, "ada", adjustment=amount)
+        )
     claimed: list[list[OutboxEntry]] = [[], []]
     both_claimed = threading.Barrier(2)
 

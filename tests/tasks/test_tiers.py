@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, select, update
 
-from models.side_effects import RECALCULATE_SHOP_TIERS, RECALCULATE_TIER, OutboxEntry
-from models.tables import accounts, outbox, tier_changes, tiers
-from models.unit_of_work import UnitOfWork
+from models.domain.side_effects import RECALCULATE_SHOP_TIERS, RECALCULATE_TIER, OutboxEntry
+from models.persistence.tables import accounts, outbox, tier_changes, tiers
+from models.persistence.unit_of_work import UnitOfWork
 from tasks.adjustments import adjust_points
 from tasks.tiers import recalculate_shop_tiers, recalculate_tier
 from tests.support.factories import account_row, adjustment, create_customer, create_shop

@@ -1,0 +1,90 @@
+"""One command, one transaction: commit is explicit and anything else rolls back.
+
+Side effects owed by the transaction are written to the outbox inside it; only once it commits do
+they become ``dispatchable`` for the caller to publish. A rolled-back transaction owes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import TracebackType
+from typing import Self
+
+import psycopg
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from models.domain.side_effects import OutboxEntry
+from models.persistence.admin_store import AdminStore
+from models.persistence.batch_store import BatchStore
+from models.persistence.side_effect_store import SideEffectStore
+from models.persistence.store import LoyaltyStore
+
+
+class UnitOfWork:
+    store: LoyaltyStore
+    side_effects: SideEffectStore
+    admin: AdminStore
+    batch: BatchStore
+
+    def __init__(self, session_factory: Callable[[], Session]) -> None:
+        self._session_factory = session_factory
+        self._owed: list[OutboxEntry] = []
+        self.dispatchable: list[OutboxEntry] = []
+
+    def __enter__(self) -> Self:
+        self._session = self._session_factory()
+        connection = self._session.connection()
+        self.store = LoyaltyStore(connection)
+        self.side_effects = SideEffectStore(connection)
+        self.admin = AdminStore(connection)
+        self.batch = BatchStore(connection)
+        self._owed = []
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._owed = []
+        self._session.rollback()
+        self._session.close()
+
+    def owe(self, entries: list[OutboxEntry]) -> None:
+        self._owed.extend(entries)
+
+    def commit(self) -> None:
+        self._session.commit()
+        self.dispatchable.extend(self._owed)
+        self._owed = []
+
+    def commit_overlapping(self, action: Callable[[], None]) -> None:
+        """Commit, running ``action`` as soon as the COMMIT has left for the server, before its
+        reply.
+
+        For a record that must be durable before something irreversible happens outside: a
+        process killed between the commit and the action leaves the two disagreeing for the
+        few microseconds between two writes, instead of for a commit's round trip and WAL
+        flush. The commit's error, if any, is raised after ``action`` ran. On SQLite, or inside
+        an outer transaction (the tests' savepoints), it is a plain commit, then ``action``.
+        """
+        self._session.flush()
+        connection = self._session.connection()
+        driver = connection.connection.driver_connection
+        if connection.in_nested_transaction() or not isinstance(driver, psycopg.Connection):
+            self.commit()
+            action()
+            return
+        try:
+            with driver.pipeline():  # sends each statement at once, waits for replies at the end
+                driver.execute("COMMIT")
+                action()
+        except psycopg.Error as error:
+            raise DBAPIError.instance("COMMIT", None, error, psycopg.Error) from error
+        self.commit()  # the driver is idle already: this is the session's bookkeeping
+
+    def take_dispatchable(self) -> list[OutboxEntry]:
+        taken, self.dispatchable = self.dispatchable, []
+        return taken

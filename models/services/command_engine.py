@@ -1,0 +1,92 @@
+"""The command engine: every command, whether it came alone, in a worker's micro-batch or in a
+migration's chunk, is applied as part of a batch: one locking read, one plan
+(``models.domain.planner``), one set-based write, one commit. Infrastructure errors propagate (the
+caller retries the batch); everything about a command itself ends as its recorded result."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy.exc import IntegrityError
+
+from models.domain import planner, results
+from models.domain.commands import ADJUST_POINTS, UPSERT_CUSTOMER, InvalidCommand, salvage_key
+from models.domain.planner import ParsedItem
+from models.persistence.unit_of_work import UnitOfWork
+
+ResultT = TypeVar("ResultT")
+
+# Two batches can race past the idempotency read with the same command, or create the same
+# customer; the loser's insert fails and it starts over, then finds what the winner wrote. More
+# than a few losses is a bug.
+_RACE_ATTEMPTS = 3
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def apply_batch(uow: UnitOfWork, items: Sequence[ParsedItem]) -> list[dict[str, Any]]:
+    """The batch's commands in one transaction, in order; one result per command."""
+    customers, commands = planner.keys_to_read(items)
+
+    def attempt() -> list[dict[str, Any]]:
+        with uow:
+            state = uow.batch.read(customers, commands, lock=True)
+            plan = planner.plan_batch(list(items), state, utc_now())
+            uow.owe(uow.batch.write(plan))
+            uow.commit()
+            return plan.results
+
+    return _retry_races(attempt)
+
+
+def adjust_points(uow: UnitOfWork, payload: Any) -> dict[str, Any]:
+    """One adjust-points command: a batch of one."""
+    return apply_batch(uow, [planner.parse_command_of(ADJUST_POINTS, payload)])[0]
+
+
+def upsert_customer(uow: UnitOfWork, payload: Any) -> dict[str, Any]:
+    """One upsert-customer command: a batch of one."""
+    return apply_batch(uow, [planner.parse_command_of(UPSERT_CUSTOMER, payload)])[0]
+
+
+def adjust_points_bulk(uow: UnitOfWork, payload: Any, *, max_commands: int) -> list[dict[str, Any]]:
+    """A bulk task's chunk, with one result per command, in order."""
+    if not isinstance(payload, list) or not 1 <= len(payload) <= max_commands:
+        invalid = InvalidCommand(
+            [{"field": "commands", "reason": f"must be a list of 1 to {max_commands} commands"}]
+        )
+        return [reject_invalid(uow, planner.BULK, payload, invalid)]
+    return apply_batch(uow, [planner.parse_item(item) for item in payload])
+
+
+def reject_invalid(
+    uow: UnitOfWork, command_type: str, payload: Any, invalid: InvalidCommand
+) -> dict[str, Any]:
+    """Invalid input is recorded but does not claim its idempotency key: the sender can fix the
+    command and send it again under the same id."""
+    shop_id, command_id = salvage_key(payload)
+    result = results.rejected(shop_id, command_id, invalid.rejection())
+    with uow:
+        uow.store.record_rejected_message(
+            command_type=command_type,
+            shop_id=shop_id,
+            command_id=command_id,
+            payload=payload,
+            result=result,
+            now=utc_now(),
+        )
+        uow.commit()
+    return result
+
+
+def _retry_races(attempt: Callable[[], ResultT]) -> ResultT:
+    for _ in range(_RACE_ATTEMPTS - 1):
+        try:
+            return attempt()
+        except IntegrityError:
+            continue
+    return attempt()

@@ -1,0 +1,299 @@
+"""The ``loyalty`` command line: schema, shops, publishing commands and reading accounts."""
+
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import click
+from celery.exceptions import TimeoutError as ResultTimeout
+from celery.result import AsyncResult
+
+from workers.cli.admin import dead_letters, integration, sender_address, tier
+from workers.cli.migrate import migrate
+from workers.cli.support import account_history, commands
+from workers.client.publisher import publish_adjustment, publish_customer_upsert
+from workers.db import database
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Loyalty points worker: apply and inspect points adjustments."""
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Apply the Alembic migrations up to REVISION (default: the newest)."""
+    database.upgrade(revision)
+    click.echo(f"database at {revision}")
+
+
+@main.group()
+def shop() -> None:
+    """Shops (tenants)."""
+
+
+_email_from_option = click.option(
+    "--email-from",
+    callback=lambda _ctx, _param, value: sender_address(value),
+    help="Sender of the shop's emails, e.g. 'Shop <hi@shop.com>' (else LOYALTY_EMAIL_FROM).",
+)
+
+
+@shop.command("create")
+@click.argument("shop_id")
+@click.option("--name", help="Display name, e.g. for emails.")
+@_email_from_option
+def shop_create(shop_id: str, name: str | None, email_from: str | None) -> None:
+    """Create the shop SHOP_ID; customers and adjustments are scoped by it."""
+    with database.unit_of_work() as uow:
+        created = uow.store.create_shop(shop_id, name, email_from)
+        uow.commit()
+    click.echo(f"shop {shop_id} {'created' if created else 'already exists'}")
+
+
+@shop.command("update")
+@click.argument("shop_id")
+@click.option("--name", help="Display name, e.g. for emails.")
+@_email_from_option
+def shop_update(shop_id: str, name: str | None, email_from: str | None) -> None:
+    """Change the shop's name or email sender."""
+    changes = {"name": name, "email_from": email_from}
+    with database.unit_of_work() as uow:
+        found = uow.admin.update_shop(
+            shop_id, {key: value for key, value in changes.items() if value is not None}
+        )
+        if not found:
+            raise click.ClickException(f"shop {shop_id!r} not found")
+        shown = uow.admin.shop(shop_id)
+        uow.commit()
+    click.echo(f"shop {shop_id}: name {shown.name!r}, emails from {shown.email_from!r}")
+
+
+@main.command()
+@click.argument("shop_id")
+@click.argument("customer_id")
+@click.option("--adjustment", type=int, help="Points to add (positive) or deduct (negative).")
+@click.option("--balance", type=int, help="Set the balance to this value (wins over --adjustment).")
+@click.option("--note", help="Stored on the audit entry (1..500 characters).")
+@click.option("--command-id", help="Idempotency key; a new UUID when omitted.")
+@click.option(
+    "--expected-revision", type=int, help="Refuse unless the account is at this revision."
+)
+@click.option(
+    "--on-insufficient-points",
+    type=click.Choice(["floor", "reject"]),
+    default="floor",
+    show_default=True,
+)
+@click.option("--lifetime/--no-lifetime", default=True, help="Also move lifetime points.")
+@click.option("--email/--no-email", default=True, help="Send the points-earned email.")
+@click.option("--actor", help="Who asked for it, for the audit entry.")
+@click.option("--wait", is_flag=True, help="Wait for the result and print it.")
+@click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds to --wait.")
+def adjust(
+    shop_id: str,
+    customer_id: str,
+    adjustment: int | None,
+    balance: int | None,
+    note: str | None,
+    command_id: str | None,
+    expected_revision: int | None,
+    on_insufficient_points: str,
+    lifetime: bool,
+    email: bool,
+    actor: str | None,
+    wait: bool,
+    timeout: float,
+) -> None:
+    """Publish an adjustment for CUSTOMER_ID of SHOP_ID (the worker applies it)."""
+    if adjustment is None and balance is None:
+        raise click.UsageError("give --adjustment N or --balance N")
+    command: dict[str, Any] = {
+        "command_id": command_id or str(uuid.uuid4()),
+        "shop_id": shop_id,
+        "customer_id": customer_id,
+        "adjustment": adjustment,
+        "balance": balance,
+        "note": note,
+        "expected_revision": expected_revision,
+        "on_insufficient_points": on_insufficient_points,
+        "update_lifetime_points": lifetime,
+        "send_email": email,
+        "source": "cli",
+        "actor": actor,
+    }
+    _publish_and_report(publish_adjustment, command, wait, timeout)
+
+
+@main.group()
+def customer() -> None:
+    """Customers of a shop."""
+
+
+@customer.command("upsert")
+@click.argument("shop_id")
+@click.argument("customer_id")
+@click.option("--email")
+@click.option("--phone")
+@click.option("--first-name")
+@click.option("--last-name")
+@click.option("--excluded/--included", default=None, help="Exclude from or include in the program.")
+@click.option("--command-id", help="Idempotency key; a new UUID when omitted.")
+@click.option("--wait", is_flag=True, help="Wait for the result and print it.")
+@click.option("--timeout", type=float, default=30.0, show_default=True)
+def customer_upsert(
+    shop_id: str,
+    customer_id: str,
+    email: str | None,
+    phone: str | None,
+    first_name: str | None,
+    last_name: str | None,
+    excluded: bool | None,
+    command_id: str | None,
+    wait: bool,
+    timeout: float,
+) -> None:
+    """Publish a create-or-update of CUSTOMER_ID in SHOP_ID."""
+    command = {
+        "command_id": command_id or str(uuid.uuid4()),
+        "shop_id": shop_id,
+        "customer_id": customer_id,
+        "email": email,
+        "phone": phone,
+        "first_name": first_name,
+        "last_name": last_name,
+        "excluded": excluded,
+    }
+    _publish_and_report(publish_customer_upsert, command, wait, timeout)
+
+
+def _publish_and_report(
+    publish: Callable[[dict[str, Any]], AsyncResult[Any]],
+    command: dict[str, Any],
+    wait: bool,
+    timeout: float,
+) -> None:
+    """Options left out are left out of the command, so the contract's defaults apply. A command
+    the publisher finds invalid is not sent: the error names each field, exit status 1."""
+    from models.domain.commands import InvalidCommand
+    from workers.client.publisher import PublishError
+
+    command = {key: value for key, value in command.items() if value is not None}
+    try:
+        pending = publish(command)
+    except InvalidCommand as invalid:
+        raise click.ClickException(f"invalid command, nothing was sent: {invalid}") from None
+    except PublishError as failure:
+        raise click.ClickException(str(failure)) from None
+    if not wait:
+        click.echo(f"published command {command['command_id']} (task {pending.id})")
+        return
+    try:
+        result = pending.get(timeout=timeout)
+    except ResultTimeout:
+        click.echo(
+            f"no result for command {command['command_id']} within {timeout:g}s; "
+            "is a worker consuming loyalty.adjustments?",
+            err=True,
+        )
+        sys.exit(2)
+    click.echo(json.dumps(result, indent=2))
+    if result.get("status") != "applied":
+        sys.exit(1)
+
+
+@main.group()
+def account() -> None:
+    """Customer accounts."""
+
+
+@account.command("show")
+@click.argument("shop_id")
+@click.argument("customer_id")
+@click.option("--entries", type=int, default=10, show_default=True, help="Ledger entries to show.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def account_show(shop_id: str, customer_id: str, entries: int, as_json: bool) -> None:
+    """Balance, tier, revision and the latest ledger entries of a customer."""
+    with database.unit_of_work() as uow:
+        row = uow.store.account_summary(shop_id, customer_id)
+        if row is None:
+            raise click.ClickException(f"no customer {customer_id!r} in shop {shop_id!r}")
+        ledger = uow.store.recent_ledger(row.id, entries)
+    view = {
+        "shop_id": shop_id,
+        "customer_id": customer_id,
+        "email": row.email,
+        "excluded": row.excluded,
+        "balance": row.balance,
+        "lifetime_points": row.lifetime,
+        "earned": row.earned,
+        "redeemed": row.redeemed,
+        "adjusted": row.adjusted,
+        "tier": None
+        if row.tier_name is None
+        else {"name": row.tier_name, "threshold": row.tier_threshold},
+        "revision": row.revision,
+        "last_activity_at": row.last_activity_at.isoformat() if row.last_activity_at else None,
+        "ledger": [
+            {
+                "transaction_id": str(entry.transaction_id),
+                "at": entry.created_at.isoformat(),
+                "requested": entry.requested,
+                "applied": entry.applied,
+                "balance_before": entry.balance_before,
+                "balance_after": entry.balance_after,
+                "note": entry.note,
+                "source": entry.source,
+                "command_id": entry.command_id,
+            }
+            for entry in ledger
+        ],
+    }
+    if as_json:
+        click.echo(json.dumps(view, indent=2))
+        return
+    tier = view["tier"]
+    click.echo(f"{customer_id} in {shop_id}" + (" (excluded)" if row.excluded else ""))
+    click.echo(
+        f"  balance {row.balance}  lifetime {row.lifetime}  "
+        f"(earned {row.earned}, redeemed {row.redeemed}, adjusted {row.adjusted})"
+    )
+    click.echo(f"  tier {tier['name'] + ' (' + str(tier['threshold']) + ')' if tier else 'none'}")
+    click.echo(f"  revision {row.revision}, last activity {view['last_activity_at'] or 'never'}")
+    if ledger:
+        click.echo(f"  last {len(ledger)} ledger entries, newest first:")
+    for entry in view["ledger"]:
+        click.echo(
+            f"    {entry['at'][:19]}  {entry['applied']:+d} (asked {entry['requested']:+d})  "
+            f"{entry['balance_before']} -> {entry['balance_after']}  {entry['note'] or ''}"
+        )
+
+
+account.add_command(account_history)
+main.add_command(commands)
+
+
+@main.command()
+@click.option("--timeout", type=float, default=60.0, show_default=True)
+def demo(timeout: float) -> None:
+    """Run a worker and a tour of adjustments on the configured (default: embedded) setup."""
+    from workers.cli.demo import run_demo
+
+    sys.exit(run_demo(timeout))
+
+
+for group in (tier, integration, dead_letters, migrate):
+    main.add_command(group)
+
+if __name__ == "__main__":
+    main()
