@@ -11,7 +11,7 @@ test:
 
 lint:
 	scripts/bootstrap.sh dev
-	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy
+	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy && .venv/bin/lint-imports
 
 bench:
 	scripts/bootstrap.sh dev

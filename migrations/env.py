@@ -6,10 +6,10 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 
 from models.persistence.tables import Base
-from workers.settings import Settings
+from workers.settings import settings
 
 config = context.config
-url = config.get_main_option("sqlalchemy.url") or Settings.from_environment().database_url
+url = config.get_main_option("sqlalchemy.url") or settings().database_url
 
 
 def run_offline() -> None:

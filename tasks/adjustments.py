@@ -5,7 +5,8 @@ from typing import Any
 from celery import Task
 
 from models.domain.commands import ADJUST_POINTS
-from tasks.commands import ADJUST_POINTS_TASK, LIVE_COMMAND_OPTIONS, command_task
+from models.domain.names import ADJUST_POINTS_TASK
+from tasks.commands import LIVE_COMMAND_OPTIONS, command_task
 from workers.app import app
 
 

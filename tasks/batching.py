@@ -26,11 +26,9 @@ from celery_batches import Batches, SimpleRequest
 from celery_batches.trace import apply_batches_task
 
 from models.domain.results import FAILED
-from workers.settings import BatchSettings
+from workers.settings import settings
 
 log = logging.getLogger(__name__)
-
-_settings = BatchSettings.from_environment()
 
 Verdict = dict[str, Any]
 """What a batch tells the consumer: ``{"requeue": [task ids], "outcomes": {task id: status}}``;
@@ -43,9 +41,15 @@ class CommandBatches(Batches):  # type: ignore[misc]  # celery-batches ships no 
 
     abstract = True
     Request = "workers.pii:MaskedRequest"
-    flush_every = _settings.max_commands
-    flush_interval = _settings.max_wait
     leader = ""
+
+    @property
+    def flush_every(self) -> int:
+        return settings().batches.max_commands
+
+    @property
+    def flush_interval(self) -> float:
+        return settings().batches.max_wait
 
     _in_flight = 0
     """Batches handed to the pool and not yet returned (the leader's count)."""

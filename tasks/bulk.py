@@ -8,25 +8,22 @@ from typing import Any
 
 from celery import Task
 
-import celeryconfig
-from models.domain import planner
+from models.domain import names, planner
 from models.persistence.unit_of_work import UnitOfWork
 from models.services import command_engine
 from tasks.commands import COMMAND_TASK_OPTIONS, run_command
 from workers.app import app
-from workers.settings import BulkSettings
-
-ADJUST_POINTS_BULK = "loyalty.adjust_points_bulk"
+from workers.settings import settings
 
 
 def _apply_chunk(uow: UnitOfWork, payload: Any) -> list[dict[str, Any]]:
-    max_commands = BulkSettings.from_environment().max_commands
+    max_commands = settings().bulk.max_commands
     return command_engine.adjust_points_bulk(uow, payload, max_commands=max_commands)
 
 
 @app.task(
-    name=ADJUST_POINTS_BULK,
-    **(COMMAND_TASK_OPTIONS | {"queue": celeryconfig.MIGRATIONS_QUEUE}),
+    name=names.ADJUST_POINTS_BULK_TASK,
+    **(COMMAND_TASK_OPTIONS | {"queue": names.MIGRATIONS_QUEUE}),
 )
 def adjust_points_bulk(self: Task[Any, Any], *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
     """One argument: a list of commands (adjust-points objects, or ``{"upsert_customer": …}``);

@@ -29,14 +29,14 @@ from tenacity import (
     wait_random_exponential,
 )
 
-import celeryconfig
-from models.domain import results
+from models.domain import names, results
+from models.domain.clock import utc_now
 from models.domain.commands import ADJUST_POINTS, UPSERT_CUSTOMER, InvalidCommand, salvage_key
 from models.domain.planner import ParsedItem, parse_command_of
 from models.domain.results import FAILED
 from models.persistence.unit_of_work import UnitOfWork
 from models.services import command_engine
-from models.services.command_engine import reject_invalid, utc_now
+from models.services.command_engine import reject_invalid
 from tasks.batching import (
     CommandBatches,
     Verdict,
@@ -44,24 +44,24 @@ from tasks.batching import (
     store_failure,
     store_results,
 )
-from tasks.outbox import dispatch
 from workers.db import database
 from workers.pii import masked_result_repr
-from workers.settings import RedeliverySettings
+from workers.settings import settings
 
 log = logging.getLogger(__name__)
 
 COMMAND_TASK_OPTIONS: dict[str, Any] = {
     "bind": True,
-    "queue": celeryconfig.ADJUSTMENTS_QUEUE,
+    "queue": names.ADJUSTMENTS_QUEUE,
     "typing": False,
     "acks_late": True,
     "reject_on_worker_lost": True,
 }
 
-ADJUST_POINTS_TASK = "loyalty.adjust_points"
-UPSERT_CUSTOMER_TASK = "loyalty.upsert_customer"
-_COMMAND_TYPES = {ADJUST_POINTS_TASK: ADJUST_POINTS, UPSERT_CUSTOMER_TASK: UPSERT_CUSTOMER}
+_COMMAND_TYPES = {
+    names.ADJUST_POINTS_TASK: ADJUST_POINTS,
+    names.UPSERT_CUSTOMER_TASK: UPSERT_CUSTOMER,
+}
 _ONE_COMMAND = {
     ADJUST_POINTS: command_engine.adjust_points,
     UPSERT_CUSTOMER: command_engine.upsert_customer,
@@ -69,7 +69,7 @@ _ONE_COMMAND = {
 
 LIVE_COMMAND_OPTIONS: dict[str, Any] = COMMAND_TASK_OPTIONS | {
     "base": CommandBatches,
-    "leader": ADJUST_POINTS_TASK,
+    "leader": names.ADJUST_POINTS_TASK,
 }
 """The live commands share the adjust-points task's buffer (see ``tasks.batching``)."""
 
@@ -102,7 +102,6 @@ def run_command(
         )
         payload = {"args": list(args), "kwargs": kwargs}
         result = riding_out_faults(lambda: reject_invalid(uow, command_type, payload, invalid))
-    dispatch(uow.take_dispatchable())
     return result
 
 
@@ -125,7 +124,6 @@ def apply_requests(app: Celery, requests: list[SimpleRequest]) -> Verdict:
         outcomes = riding_out_faults(lambda: _apply_isolating_bugs(uow, items))
     except Reject:
         return {"requeue": [request.id for request in requests]}
-    dispatch(uow.take_dispatchable())
     done = [(r, o) for r, o in zip(requests, outcomes, strict=True) if isinstance(o, dict)]
     try:
         store_results(app, [request for request, _ in done], [outcome for _, outcome in done])
@@ -204,7 +202,7 @@ def riding_out_faults(work: Callable[[], ResultT]) -> ResultT:
     retrying = Retrying(
         retry=retry_if_exception_type(INFRASTRUCTURE_FAULTS),
         wait=wait_random_exponential(multiplier=0.1, max=FAULT_BACKOFF_MAX),
-        stop=stop_after_delay(RedeliverySettings.from_environment().fault_retry_window),
+        stop=stop_after_delay(settings().redelivery.fault_retry_window),
         before_sleep=_log_fault,
         reraise=True,
     )

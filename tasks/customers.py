@@ -5,7 +5,8 @@ from typing import Any
 from celery import Task
 
 from models.domain.commands import UPSERT_CUSTOMER
-from tasks.commands import LIVE_COMMAND_OPTIONS, UPSERT_CUSTOMER_TASK, command_task
+from models.domain.names import UPSERT_CUSTOMER_TASK
+from tasks.commands import LIVE_COMMAND_OPTIONS, command_task
 from workers.app import app
 
 

@@ -19,12 +19,11 @@ from typing import Any
 
 from celery import Task
 
-from celeryconfig import EMAILS_QUEUE
+from models.domain.clock import utc_now
 from models.domain.emails import PointsEarnedEmail, render_points_earned
-from models.domain.side_effects import SEND_POINTS_EARNED_EMAIL
+from models.domain.names import EMAILS_QUEUE, SEND_POINTS_EARNED_EMAIL
 from models.persistence.side_effect_store import OutboxRow
 from models.persistence.unit_of_work import UnitOfWork
-from models.services.command_engine import utc_now
 from tasks.commands import INFRASTRUCTURE_FAULTS, riding_out_faults
 from tasks.side_effects import GiveUp, TryAgain, perform, side_effect_options
 from workers.app import app

@@ -1,7 +1,7 @@
-"""Publishing the outbox: at once after each commit, and by the periodic relay for every row whose
-time has come: a sync once ``LOYALTY_SYNC_DELAY`` has passed, a retry at its next attempt, a row
-whose message never left (the process died after commit, the broker was down), and a row in
-flight past the redelivery bound (its message was lost, or its worker died).
+"""The outbox relay: publishes (``workers.outbox``) every row whose time has come: a sync once
+``LOYALTY_SYNC_DELAY`` has passed, a retry at its next attempt, a row whose message never left
+(the process died after commit, the broker was down), and a row in flight past the redelivery
+bound (its message was lost, or its worker died).
 
 Publishing twice is harmless: every side-effect task is keyed by its outbox row. Publishing never
 is what the relay rules out. No message carries a countdown: waits live on the rows.
@@ -10,83 +10,39 @@ is what the relay rules out. No message carries a countdown: waits live on the r
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from celery import Celery, Task
+from celery import Task
 
-from models.domain.side_effects import RELAY_OUTBOX, OutboxEntry, is_sync
-from models.services.command_engine import utc_now
+from models.domain.clock import utc_now
+from models.domain.names import RELAY_OUTBOX
 from workers.app import app
 from workers.db import database
-from workers.settings import SideEffectSettings
+from workers.outbox import publish
+from workers.settings import settings
 
 log = logging.getLogger(__name__)
 
 RELAY_BATCH = 500
 
-# The committing worker tries briefly; the relay is the guarantee, so there is no point in
-# holding a command's worker for long while the broker is away.
-_FAST_PATH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
-
-
-def dispatch(entries: Sequence[OutboxEntry], *, celery: Celery | None = None) -> None:
-    """Publish committed outbox rows together, then note them as dispatched in one statement.
-    Syncs are left to the relay, which publishes them after the sync delay."""
-    owed = [entry for entry in entries if not is_sync(entry.task_name)]
-    if not owed:
-        return
-    ids = [entry.id for entry in owed]
-    try:
-        _publish(celery or app, owed, retry_policy=_FAST_PATH_RETRY)
-    except Exception:
-        log.warning("outbox %s maybe not published; the relay will see to it", ids, exc_info=True)
-        return
-    try:
-        with database.unit_of_work() as uow:
-            # Losing this mark only means one more, harmless, publish by the relay.
-            uow.side_effects.mark_dispatched(ids, utc_now(), wait_for_flush=False)
-            uow.commit()
-    except Exception:
-        log.warning("outbox %s published but not marked", ids, exc_info=True)
-
-
-def _publish(
-    celery: Celery, entries: Sequence[OutboxEntry], *, retry_policy: dict[str, Any] | None = None
-) -> None:
-    """One producer and one batch (kombu's): on Redis the messages go in one pipelined round
-    trip; a transport without batches (RabbitMQ) publishes them one by one, each confirmed."""
-    with celery.producer_or_acquire() as producer, producer.batch():
-        for entry in entries:
-            # Nobody waits on a side effect's result (its outcome is kept on the outbox row):
-            # without ignore_result the publisher would subscribe to each on the result backend.
-            celery.send_task(
-                entry.task_name,
-                args=[entry.id],
-                retry=True,
-                retry_policy=retry_policy,
-                ignore_result=True,
-                producer=producer,
-            )
-
 
 @app.task(name=RELAY_OUTBOX, bind=True, typing=False, ignore_result=True, acks_late=True)
 def relay_outbox(self: Task[Any, Any]) -> int:
     """Publish every outbox row that is owed and not in flight; returns how many."""
-    settings = SideEffectSettings.from_environment()
+    pacing = settings().side_effects
     relayed = 0
     while True:
         with database.unit_of_work() as uow:
             now = utc_now()
             claimed = uow.side_effects.claim_for_relay(
                 now,
-                grace=timedelta(seconds=settings.dispatch_grace),
-                sync_delay=timedelta(seconds=settings.sync_delay),
-                redispatch_after=timedelta(seconds=settings.redispatch_after),
+                grace=timedelta(seconds=pacing.dispatch_grace),
+                sync_delay=timedelta(seconds=pacing.sync_delay),
+                redispatch_after=timedelta(seconds=pacing.redispatch_after),
                 limit=RELAY_BATCH,
             )
-            _publish(app, claimed)
+            publish(app, claimed)
             uow.side_effects.mark_dispatched([entry.id for entry in claimed], now)
             uow.commit()
         relayed += len(claimed)

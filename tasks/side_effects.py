@@ -16,12 +16,12 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from models.domain.clock import utc_now
 from models.domain.side_effects import retry_delay
-from models.services.command_engine import utc_now
 from tasks.commands import COMMAND_TASK_OPTIONS, riding_out_faults
 from workers.db import database
 from workers.pii import MaskingTask
-from workers.settings import SideEffectSettings
+from workers.settings import settings
 
 log = logging.getLogger(__name__)
 
@@ -78,18 +78,18 @@ def _attempt(outbox_id: int, work: Callable[[int], str]) -> str:
 
 
 def _schedule_retry(outbox_id: int, fault: TryAgain) -> str:
-    settings = SideEffectSettings.from_environment()
+    pacing = settings().side_effects
     with database.unit_of_work() as uow:
         row = uow.side_effects.lock_pending(outbox_id)
         if row is None:
             return "already done"
         now = utc_now()
         if not fault.counts:
-            wait = fault.retry_after or settings.backoff_base
+            wait = fault.retry_after or pacing.backoff_base
             uow.side_effects.postpone(outbox_id, now + timedelta(seconds=wait))
         else:
             attempts = uow.side_effects.record_failure(outbox_id, fault.error)
-            if attempts >= settings.max_attempts:
+            if attempts >= pacing.max_attempts:
                 uow.side_effects.dead_letter(row, fault.error, attempts, now)
                 uow.commit()
                 log.warning("outbox %s dead after %d attempts", outbox_id, attempts)
@@ -97,8 +97,8 @@ def _schedule_retry(outbox_id: int, fault: TryAgain) -> str:
             wait = retry_delay(
                 attempts,
                 retry_after=fault.retry_after,
-                base=settings.backoff_base,
-                cap=settings.backoff_cap,
+                base=pacing.backoff_base,
+                cap=pacing.backoff_cap,
             )
             uow.side_effects.postpone(outbox_id, now + timedelta(seconds=wait))
         uow.commit()

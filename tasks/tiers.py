@@ -10,17 +10,20 @@ from typing import Any
 
 from celery import Task
 
-from celeryconfig import TIERS_QUEUE
-from models.domain.side_effects import RECALCULATE_SHOP_TIERS, RECALCULATE_TIER, sync_task_name
+from models.domain.clock import utc_now
+from models.domain.names import (
+    RECALCULATE_SHOP_TIERS,
+    RECALCULATE_TIER,
+    TIERS_QUEUE,
+    sync_task_name,
+)
 from models.domain.tiers import choose_tier
 from models.persistence.side_effect_store import AccountForTier
 from models.persistence.unit_of_work import UnitOfWork
-from models.services.command_engine import utc_now
-from tasks.outbox import dispatch
 from tasks.side_effects import perform, side_effect_options
 from workers.app import app
 from workers.db import database
-from workers.settings import RedeliverySettings
+from workers.settings import settings
 
 SHOP_BATCH = 500
 
@@ -51,7 +54,6 @@ def _recalculate_account(outbox_id: int) -> str:
         outcome = "tier changed" if changed else "tier unchanged"
         uow.side_effects.complete(outbox_id, outcome, utc_now())
         uow.commit()
-    dispatch(uow.take_dispatchable())
     return outcome
 
 
@@ -65,7 +67,7 @@ def _recalculate_shop(outbox_id: int) -> str:
         if row is None:
             return "already done"
         shop_id, after_id = row.shop_id, row.resume_after or 0
-    deadline = time.monotonic() + RedeliverySettings.from_environment().fault_retry_window / 2
+    deadline = time.monotonic() + settings().redelivery.fault_retry_window / 2
     changed = 0
     while True:
         with uow:
@@ -82,7 +84,6 @@ def _recalculate_shop(outbox_id: int) -> str:
             else:
                 uow.side_effects.complete(outbox_id, f"{changed} tiers changed", utc_now())
             uow.commit()
-        dispatch(uow.take_dispatchable())
         if not batch:
             return f"{changed} tiers changed"
         if time.monotonic() > deadline:

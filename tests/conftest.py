@@ -29,6 +29,7 @@ from tests.support.worker import start_worker
 from workers.app import app
 from workers.db import Database, database
 from workers.process import WorkerProcess
+from workers.settings import forget_settings
 
 # Generation speed and per-example time depend on what else the machine is doing; they are not
 # what the properties test.
@@ -100,6 +101,14 @@ def committed(engine: Engine) -> Iterator[Database]:
     yield committed
     database.sessions = previous
     committed.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def fresh_settings() -> Iterator[None]:
+    """Each test reads the environment it set up (the process keeps its settings otherwise)."""
+    forget_settings()
+    yield
+    forget_settings()
 
 
 @pytest.fixture

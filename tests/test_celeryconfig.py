@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 
 import pytest
 
+import celeryconfig
 from tasks.adjustments import adjust_points
 from tasks.customers import upsert_customer
 from workers.app import app
+from workers.outbound.providers import PROVIDERS
 from workers.process import ROOT
+from workers.settings import Settings
 
 
 def test_only_json_is_produced_or_accepted() -> None:
@@ -88,24 +90,15 @@ def test_beat_runs_the_outbox_relay() -> None:
 
 
 def _settings_for(broker_url: str, **environ: str) -> dict[str, object]:
-    probe = (
-        "import celeryconfig, json; print(json.dumps({'options': "
-        "celeryconfig.broker_transport_options, 'queue_arguments': "
-        "celeryconfig.task_queues[0].queue_arguments, "
-        "'time_limit': celeryconfig.task_time_limit, "
-        "'transport': getattr(celeryconfig, 'broker_transport', None)}))"
-    )
-    env = dict(os.environ, LOYALTY_BROKER_URL=broker_url, **environ)
-    output = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    loaded: dict[str, object] = json.loads(output)
-    return loaded
+    env = {**os.environ, "LOYALTY_BROKER_URL": broker_url, **environ}
+    configured = celeryconfig.configuration(Settings.from_environment(env), PROVIDERS)
+    return {
+        "options": configured["broker_transport_options"],
+        "queue_arguments": configured["task_queues"][0].queue_arguments,
+        "time_limit": configured["task_time_limit"],
+        "transport": configured.get("broker_transport"),
+        "missing_queue_type": configured["task_create_missing_queue_type"],
+    }
 
 
 def test_rabbitmq_gets_quorum_queues_and_publisher_confirms() -> None:
@@ -138,17 +131,31 @@ def test_the_redelivery_bound_sets_the_visibility_timeout_and_the_time_limits() 
 
 
 def test_a_redelivery_bound_too_short_to_run_a_task_is_refused() -> None:
-    with pytest.raises(subprocess.CalledProcessError) as refused:
+    with pytest.raises(ValueError, match="LOYALTY_REDELIVERY_BOUND must be at least 20 seconds"):
         _settings_for("redis://127.0.0.1:6379/0", LOYALTY_REDELIVERY_BOUND="5")
-
-    assert "LOYALTY_REDELIVERY_BOUND must be at least 20 seconds" in refused.value.stderr
 
 
 def test_a_queue_created_on_the_fly_on_rabbitmq_is_a_quorum_queue() -> None:
-    probe = "import celeryconfig; print(celeryconfig.task_create_missing_queue_type)"
-    env = dict(os.environ, LOYALTY_BROKER_URL="amqp://guest:guest@127.0.0.1:5672//")
+    settings = _settings_for("amqp://guest:guest@127.0.0.1:5672//")
+
+    assert settings["missing_queue_type"] == "quorum"
+
+
+def test_reading_the_configuration_module_reads_no_environment() -> None:
+    """What the environment says is read once, into the process's settings, when the app is
+    first configured; importing ``celeryconfig`` or ``workers.db`` neither reads it nor creates
+    a file."""
+    probe = (
+        "import os, celeryconfig, workers.db, workers.settings as s; "
+        "print(s._current is None, os.path.exists(os.environ['LOYALTY_DATA_DIR']))"
+    )
+    env = {
+        **os.environ,
+        "LOYALTY_DATA_DIR": "/tmp/loyalty-never-created",
+        "LOYALTY_REDELIVERY_BOUND": "x",
+    }
     done = subprocess.run(
         [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, check=True
     )
 
-    assert done.stdout.strip() == "quorum"
+    assert done.stdout.split() == ["True", "False"]

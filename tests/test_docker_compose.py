@@ -20,6 +20,7 @@ from click.testing import CliRunner
 
 import celeryconfig
 from workers.cli.main import main as loyalty_cli
+from workers.outbound.providers import PROVIDERS
 from workers.process import ROOT
 
 COMPOSE = ROOT / "docker-compose.yml"
@@ -99,7 +100,7 @@ def test_a_bad_command_line_would_be_caught() -> None:
 def test_every_worker_consumes_configured_queues_and_sends_events(
     services: dict[str, Any],
 ) -> None:
-    declared = {queue.name for queue in celeryconfig.task_queues}
+    declared = set(celeryconfig.queues(PROVIDERS))
     served: set[str] = set()
     for name in WORKERS:
         params = parse_celery(command_of(services[name])).params
@@ -223,13 +224,11 @@ def test_the_defaults_passed_to_the_app_are_the_apps_own(
 ) -> None:
     from workers.outbound.mailer import SmtpSettings
     from workers.outbound.providers.config import ProviderSettings
-    from workers.settings import BulkSettings, RedeliverySettings, SideEffectSettings
+    from workers.settings import Settings
 
     def read_settings() -> tuple[Any, ...]:
         return (
-            RedeliverySettings.from_environment(),
-            SideEffectSettings.from_environment(),
-            BulkSettings.from_environment(),
+            Settings.from_environment(),
             ProviderSettings.from_environment(),
             SmtpSettings.from_environment(),
         )

@@ -5,6 +5,7 @@ Start a worker with ``celery -A workers.app worker -Q loyalty.adjustments``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 from collections.abc import Sequence
@@ -14,8 +15,12 @@ from typing import Any
 from celery import Celery
 from celery.signals import after_setup_logger, after_setup_task_logger, worker_process_init
 
+import celeryconfig
 from workers.db import database
+from workers.outbound.providers import PROVIDERS
+from workers.outbox import publish_committed
 from workers.pii import MaskingLogFilter
+from workers.settings import settings
 
 app = Celery(
     "loyalty",
@@ -33,7 +38,10 @@ app = Celery(
         "tasks.syncs.postscript",
     ],
 )
-app.config_from_object("celeryconfig")
+# Read when Celery first needs its configuration, not when this module is imported.
+app.add_defaults(lambda: celeryconfig.configuration(settings(), PROVIDERS))
+# Every unit of work of this process publishes what its commit owes through this app.
+database.publish = functools.partial(publish_committed, app)
 
 # The celery command line's own options that take a value, to find its subcommand past them.
 _CELERY_VALUE_OPTIONS = frozenset(

@@ -11,8 +11,8 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from models.persistence.unit_of_work import UnitOfWork
-from workers.settings import Settings, ensure_data_dir
+from models.persistence.unit_of_work import Publish, UnitOfWork
+from workers.settings import ensure_data_dir, settings
 
 
 def build_engine(url: str) -> Engine:
@@ -42,16 +42,22 @@ def _sqlite_engine(url: str) -> Engine:
 
 
 class Database:
-    def __init__(self, url: str) -> None:
-        self.url = url
+    """A database at ``url``; without one, this process's (``settings()``), found on first use."""
+
+    def __init__(self, url: str | None = None, publish: Publish | None = None) -> None:
+        self._url = url
+        self.publish = publish
+        """What its units of work call with the outbox rows each commit owes."""
         self._engine: Engine | None = None
         self._sessions: sessionmaker[Session] | None = None
 
-    @classmethod
-    def from_environment(cls) -> Database:
-        settings = Settings.from_environment()
-        ensure_data_dir(settings)
-        return cls(settings.database_url)
+    @property
+    def url(self) -> str:
+        if self._url is None:
+            configured = settings()
+            ensure_data_dir(configured)
+            self._url = configured.database_url
+        return self._url
 
     @property
     def engine(self) -> Engine:
@@ -70,7 +76,7 @@ class Database:
         self._sessions = factory
 
     def unit_of_work(self) -> UnitOfWork:
-        return UnitOfWork(self.sessions)
+        return UnitOfWork(self.sessions, self.publish)
 
     def after_fork(self) -> None:
         if self._engine is not None:
@@ -87,4 +93,5 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-database = Database.from_environment()
+database = Database()
+"""The process's database, built on first use."""

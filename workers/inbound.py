@@ -23,13 +23,13 @@ from celery.backends.base import DisabledBackend
 from celery.exceptions import InvalidTaskError
 from celery.worker.consumer import Consumer
 
-from celeryconfig import ADJUSTMENTS_QUEUE
 from models.domain import results
 from models.domain.commands import InvalidCommand, salvage_key
+from models.domain.names import ADJUSTMENTS_QUEUE
 from models.services.command_engine import reject_invalid
 from workers.db import database
 from workers.pii import MAX_DEPTH, masked_repr
-from workers.settings import BatchSettings
+from workers.settings import settings
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ class GuardedConsumer(Consumer):
             return
         multiplier = max(1, self.prefetch_multiplier)
         processes = max(1, self.initial_prefetch_count // multiplier)
-        wanted = math.ceil(BatchSettings.from_environment().prefetch / processes)
+        wanted = math.ceil(settings().batches.prefetch / processes)
         if wanted > multiplier:
             self.prefetch_multiplier = wanted
             self.initial_prefetch_count = processes * wanted

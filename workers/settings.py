@@ -1,15 +1,19 @@
-"""Where the worker finds its database and broker.
+"""Every setting of the worker, read from the environment once per process (``settings()``).
 
-Every setting comes from the environment. With none set, everything lives in SQLite files under
-``LOYALTY_DATA_DIR`` (default ``.loyalty``): the database, the broker (kombu's SQLAlchemy transport)
-and the result backend, so the service runs on a plain Python install with no servers.
+With none set, everything lives in SQLite files under ``LOYALTY_DATA_DIR`` (default ``.loyalty``):
+the database, the broker (kombu's SQLAlchemy transport) and the result backend, so the service
+runs on a plain Python install with no servers.
 """
 
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+Environ = Mapping[str, str]
 
 
 @dataclass(frozen=True)
@@ -17,20 +21,29 @@ class Settings:
     database_url: str
     broker_url: str
     result_backend: str
+    redelivery: RedeliverySettings
+    side_effects: SideEffectSettings
+    batches: BatchSettings
+    bulk: BulkSettings
 
     @classmethod
-    def from_environment(cls) -> Settings:
-        data_dir = Path(os.environ.get("LOYALTY_DATA_DIR", ".loyalty")).resolve()
+    def from_environment(cls, environ: Environ | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        data_dir = Path(env.get("LOYALTY_DATA_DIR", ".loyalty")).resolve()
         return cls(
-            database_url=os.environ.get(
+            database_url=env.get(
                 "LOYALTY_DATABASE_URL", f"sqlite:///{data_dir / 'loyalty.sqlite3'}"
             ),
-            broker_url=os.environ.get(
+            broker_url=env.get(
                 "LOYALTY_BROKER_URL", f"sqla+sqlite:///{data_dir / 'broker.sqlite3'}"
             ),
-            result_backend=os.environ.get(
+            result_backend=env.get(
                 "LOYALTY_RESULT_BACKEND", f"db+sqlite:///{data_dir / 'results.sqlite3'}"
             ),
+            redelivery=RedeliverySettings.from_environment(env),
+            side_effects=SideEffectSettings.from_environment(env),
+            batches=BatchSettings.from_environment(env),
+            bulk=BulkSettings.from_environment(env),
         )
 
     @property
@@ -41,6 +54,26 @@ class Settings:
         )
 
 
+_lock = threading.Lock()
+_current: Settings | None = None
+
+
+def settings() -> Settings:
+    """This process's settings: read from the environment on first use, then kept."""
+    global _current
+    with _lock:
+        if _current is None:
+            _current = Settings.from_environment()
+        return _current
+
+
+def forget_settings() -> None:
+    """Read the environment again on next use (tests that change it)."""
+    global _current
+    with _lock:
+        _current = None
+
+
 def ensure_data_dir(settings: Settings) -> None:
     """SQLite creates files but not their directories."""
     for url in (settings.database_url, settings.broker_url, settings.result_backend):
@@ -48,8 +81,8 @@ def ensure_data_dir(settings: Settings) -> None:
             Path(url.split("sqlite:///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
 
 
-def _env_number(name: str, default: float, unit: str = "seconds") -> float:
-    raw = os.environ.get(name)
+def _env_number(env: Environ, name: str, default: float, unit: str = "seconds") -> float:
+    raw = env.get(name)
     if raw is None or raw == "":
         return default
     try:
@@ -77,8 +110,9 @@ class RedeliverySettings:
     bound: float
 
     @classmethod
-    def from_environment(cls) -> RedeliverySettings:
-        bound = _env_number("LOYALTY_REDELIVERY_BOUND", 120)
+    def from_environment(cls, environ: Environ | None = None) -> RedeliverySettings:
+        env = os.environ if environ is None else environ
+        bound = _env_number(env, "LOYALTY_REDELIVERY_BOUND", 120)
         if bound < MIN_REDELIVERY_BOUND:
             raise ValueError(
                 f"LOYALTY_REDELIVERY_BOUND must be at least {MIN_REDELIVERY_BOUND:g} seconds, "
@@ -124,14 +158,15 @@ class SideEffectSettings:
     backoff_cap: float
 
     @classmethod
-    def from_environment(cls) -> SideEffectSettings:
+    def from_environment(cls, environ: Environ | None = None) -> SideEffectSettings:
+        env = os.environ if environ is None else environ
         return cls(
-            relay_interval=_env_number("LOYALTY_OUTBOX_RELAY_INTERVAL", 1),
-            dispatch_grace=_env_number("LOYALTY_OUTBOX_GRACE", 10),
-            redispatch_after=RedeliverySettings.from_environment().bound,
-            sync_delay=_env_number("LOYALTY_SYNC_DELAY", 2),
-            max_attempts=max(1, int(_env_number("LOYALTY_SIDE_EFFECT_MAX_ATTEMPTS", 10))),
-            backoff_base=_env_number("LOYALTY_RETRY_BACKOFF_BASE", 1),
+            relay_interval=_env_number(env, "LOYALTY_OUTBOX_RELAY_INTERVAL", 1),
+            dispatch_grace=_env_number(env, "LOYALTY_OUTBOX_GRACE", 10),
+            redispatch_after=RedeliverySettings.from_environment(env).bound,
+            sync_delay=_env_number(env, "LOYALTY_SYNC_DELAY", 2),
+            max_attempts=max(1, int(_env_number(env, "LOYALTY_SIDE_EFFECT_MAX_ATTEMPTS", 10))),
+            backoff_base=_env_number(env, "LOYALTY_RETRY_BACKOFF_BASE", 1),
             backoff_cap=300,
         )
 
@@ -147,12 +182,14 @@ class BatchSettings:
     max_wait: float
 
     @classmethod
-    def from_environment(cls) -> BatchSettings:
-        max_wait_ms = _env_number("LOYALTY_BATCH_MAX_WAIT_MS", 5, "milliseconds")
+    def from_environment(cls, environ: Environ | None = None) -> BatchSettings:
+        env = os.environ if environ is None else environ
+        max_wait_ms = _env_number(env, "LOYALTY_BATCH_MAX_WAIT_MS", 5, "milliseconds")
         if max_wait_ms <= 0:
             raise ValueError(f"LOYALTY_BATCH_MAX_WAIT_MS must be above 0, got {max_wait_ms:g}")
         return cls(
-            max_commands=_env_count("LOYALTY_BATCH_MAX_COMMANDS", 100), max_wait=max_wait_ms / 1000
+            max_commands=_env_count(env, "LOYALTY_BATCH_MAX_COMMANDS", 100),
+            max_wait=max_wait_ms / 1000,
         )
 
     @property
@@ -170,14 +207,15 @@ class BulkSettings:
     migration_chunk_rows: int
 
     @classmethod
-    def from_environment(cls) -> BulkSettings:
-        max_commands = _env_count("LOYALTY_BULK_MAX_COMMANDS", 2000)
-        rows = _env_count("LOYALTY_MIGRATION_CHUNK_ROWS", 1000)
+    def from_environment(cls, environ: Environ | None = None) -> BulkSettings:
+        env = os.environ if environ is None else environ
+        max_commands = _env_count(env, "LOYALTY_BULK_MAX_COMMANDS", 2000)
+        rows = _env_count(env, "LOYALTY_MIGRATION_CHUNK_ROWS", 1000)
         return cls(max_commands=max_commands, migration_chunk_rows=rows)
 
 
-def _env_count(name: str, default: int) -> int:
-    raw = os.environ.get(name)
+def _env_count(env: Environ, name: str, default: int) -> int:
+    raw = env.get(name)
     if raw is None or raw == "":
         return default
     if not raw.isdigit() or int(raw) < 1:

@@ -33,9 +33,9 @@ ShareOutcome = tuple[float, int, str | None]
 
 def batch_size() -> int:
     """The worker's batch size: draining a full queue, every batch it applies is this big."""
-    from workers.settings import BatchSettings
+    from workers.settings import settings
 
-    return BatchSettings.from_environment().max_commands
+    return settings().batches.max_commands
 
 
 def run_database_ceiling(config: Config, db: BenchDatabase, commands: Batch) -> Throughput:
@@ -122,6 +122,8 @@ def _apply_batches(database_url: str, batches: list[Batch], start: Barrier) -> S
     message, one unit of work and one ``apply_batch`` (one transaction) per batch."""
     from models.domain.commands import ADJUST_POINTS
     from models.domain.planner import parse_command_of
+    from models.domain.side_effects import OutboxEntry
+    from models.persistence.unit_of_work import UnitOfWork
     from models.services.command_engine import apply_batch
     from workers.db import Database
 
@@ -132,9 +134,9 @@ def _apply_batches(database_url: str, batches: list[Batch], start: Barrier) -> S
     cpu, unpublished = time.process_time(), 0
     for batch in batches:
         items = [parse_command_of(ADJUST_POINTS, command) for command in batch]
-        uow = database.unit_of_work()
-        apply_batch(uow, items)
-        unpublished += len(uow.take_dispatchable())  # the worker would publish these here
+        owed: list[OutboxEntry] = []
+        apply_batch(UnitOfWork(database.sessions, owed.extend), items)
+        unpublished += len(owed)  # the worker would publish these here
     cpu = time.process_time() - cpu
     database.engine.dispose()
     return cpu, unpublished, None

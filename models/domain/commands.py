@@ -24,12 +24,13 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from models.domain.errors import ErrorCode, Rejection
-from models.persistence.tables import ID_LENGTH
 
 # Command types, as recorded with each result.
 ADJUST_POINTS = "adjust_points"
 UPSERT_CUSTOMER = "upsert_customer"
 
+ID_LENGTH = 128
+"""Characters of a shop, customer, command id, source or actor (the columns are this wide)."""
 MAX_ADJUSTMENT = 9_999_999
 MAX_BALANCE = 999_999_999
 MAX_NOTE_LENGTH = 500

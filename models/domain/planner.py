@@ -32,7 +32,8 @@ from models.domain.errors import (
     customer_not_found,
     unknown_shop,
 )
-from models.domain.side_effects import owed_side_effects, sync_task_name
+from models.domain.names import sync_task_name
+from models.domain.side_effects import owed_side_effects
 
 BULK = "adjust_points_bulk"
 

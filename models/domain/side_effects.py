@@ -12,14 +12,7 @@ from typing import Any
 
 from models.domain.adjustments import Adjustment, earns_email
 from models.domain.commands import AdjustPoints
-
-RECALCULATE_TIER = "loyalty.recalculate_tier"
-RECALCULATE_SHOP_TIERS = "loyalty.recalculate_shop_tiers"
-SEND_POINTS_EARNED_EMAIL = "loyalty.send_points_earned_email"
-RELAY_OUTBOX = "loyalty.relay_outbox"
-SYNC_TASK_PREFIX = "loyalty.sync_"
-
-PROVIDERS = ("klaviyo", "omnisend", "postscript")
+from models.domain.names import RECALCULATE_TIER, SEND_POINTS_EARNED_EMAIL
 
 
 def owed_side_effects(
@@ -32,14 +25,6 @@ def owed_side_effects(
     if earns_email(adjustment, command, email):
         owed.append(SEND_POINTS_EARNED_EMAIL)
     return owed
-
-
-def sync_task_name(provider: str) -> str:
-    return f"{SYNC_TASK_PREFIX}{provider}"
-
-
-def is_sync(task_name: str) -> bool:
-    return task_name.startswith(SYNC_TASK_PREFIX)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,8 @@ from typing import Any
 from sqlalchemy import Connection, and_, delete, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from models.domain.side_effects import SYNC_TASK_PREFIX, OutboxEntry
+from models.domain.names import SYNC_TASK_PREFIX
+from models.domain.side_effects import OutboxEntry
 from models.domain.tiers import TierDefinition
 from models.persistence.tables import (
     accounts,

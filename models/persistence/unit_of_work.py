@@ -1,12 +1,14 @@
-"""One command, one transaction: commit is explicit and anything else rolls back.
+"""One unit of work, one transaction: commit is explicit and anything else rolls back.
 
-Side effects owed by the transaction are written to the outbox inside it; only once it commits do
-they become ``dispatchable`` for the caller to publish. A rolled-back transaction owes nothing.
+Side effects owed by the transaction are written to the outbox inside it, and once it commits the
+unit of work publishes them itself, through the ``publish`` function it was given (the worker's
+broker; ``workers.app`` wires it). A rolled-back transaction owes nothing. Without a publisher, or
+when publishing fails, the relay publishes the rows: it is the guarantee, this is the fast path.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Self
 
@@ -20,6 +22,8 @@ from models.persistence.batch_store import BatchStore
 from models.persistence.side_effect_store import SideEffectStore
 from models.persistence.store import LoyaltyStore
 
+Publish = Callable[[Sequence[OutboxEntry]], None]
+
 
 class UnitOfWork:
     store: LoyaltyStore
@@ -27,10 +31,12 @@ class UnitOfWork:
     admin: AdminStore
     batch: BatchStore
 
-    def __init__(self, session_factory: Callable[[], Session]) -> None:
+    def __init__(
+        self, session_factory: Callable[[], Session], publish: Publish | None = None
+    ) -> None:
         self._session_factory = session_factory
+        self._publish = publish
         self._owed: list[OutboxEntry] = []
-        self.dispatchable: list[OutboxEntry] = []
 
     def __enter__(self) -> Self:
         self._session = self._session_factory()
@@ -57,8 +63,9 @@ class UnitOfWork:
 
     def commit(self) -> None:
         self._session.commit()
-        self.dispatchable.extend(self._owed)
-        self._owed = []
+        owed, self._owed = self._owed, []
+        if owed and self._publish is not None:
+            self._publish(owed)
 
     def commit_overlapping(self, action: Callable[[], None]) -> None:
         """Commit, running ``action`` as soon as the COMMIT has left for the server, before its
@@ -84,7 +91,3 @@ class UnitOfWork:
         except psycopg.Error as error:
             raise DBAPIError.instance("COMMIT", None, error, psycopg.Error) from error
         self.commit()  # the driver is idle already: this is the session's bookkeeping
-
-    def take_dispatchable(self) -> list[OutboxEntry]:
-        taken, self.dispatchable = self.dispatchable, []
-        return taken

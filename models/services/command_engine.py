@@ -6,12 +6,12 @@ caller retries the batch); everything about a command itself ends as its recorde
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import IntegrityError
 
 from models.domain import planner, results
+from models.domain.clock import utc_now
 from models.domain.commands import ADJUST_POINTS, UPSERT_CUSTOMER, InvalidCommand, salvage_key
 from models.domain.planner import ParsedItem
 from models.persistence.unit_of_work import UnitOfWork
@@ -22,10 +22,6 @@ ResultT = TypeVar("ResultT")
 # customer; the loser's insert fails and it starts over, then finds what the winner wrote. More
 # than a few losses is a bug.
 _RACE_ATTEMPTS = 3
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def apply_batch(uow: UnitOfWork, items: Sequence[ParsedItem]) -> list[dict[str, Any]]:

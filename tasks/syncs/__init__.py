@@ -12,11 +12,11 @@ from typing import Any
 
 from celery import Task
 
-from celeryconfig import SYNC_QUEUES
-from models.domain.side_effects import profile_push_needed, state_fingerprint, sync_task_name
+from models.domain.clock import utc_now
+from models.domain.names import sync_queue, sync_task_name
+from models.domain.side_effects import profile_push_needed, state_fingerprint
 from models.persistence.side_effect_store import OutboxRow
 from models.persistence.unit_of_work import UnitOfWork
-from models.services.command_engine import utc_now
 from tasks.side_effects import GiveUp, TryAgain, perform, side_effect_options
 from workers.app import app
 from workers.db import database
@@ -133,6 +133,6 @@ def sync_task(provider_name: str) -> Any:
 
     run.__name__ = run.__qualname__ = f"sync_{provider_name}"
     register = app.task(
-        name=sync_task_name(provider_name), **side_effect_options(SYNC_QUEUES[provider_name])
+        name=sync_task_name(provider_name), **side_effect_options(sync_queue(provider_name))
     )
     return register(run)  # type: ignore[no-untyped-call]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import psycopg
 
 from models.domain.emails import points_earned_message_id
-from models.domain.side_effects import SEND_POINTS_EARNED_EMAIL
+from models.domain.names import SEND_POINTS_EARNED_EMAIL
 from tests.chaos.workload import SHOP_ID, Workload
 
 SETTLE_POLL = 1.0

@@ -21,7 +21,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from celeryconfig import ADJUSTMENTS_QUEUE
+from models.domain.names import ADJUSTMENTS_QUEUE
 from tests.chaos.brokers import Broker
 from tests.chaos.mailbox import Mailbox, Stage
 from tests.chaos.postgres import PostgresServer

@@ -22,17 +22,21 @@ import redis
 from click.testing import CliRunner
 from sqlalchemy import Engine, func, select, update
 
-import celeryconfig
+from models.domain.names import side_effect_queues
+from models.domain.side_effects import OutboxEntry
 from models.persistence.tables import accounts, dead_letters, outbox, tier_changes, tiers
+from models.persistence.unit_of_work import UnitOfWork
 from models.services import command_engine
-from tasks.outbox import dispatch
 from tests.support import environment
 from tests.support.factories import adjustment, create_customer
 from tests.support.fakes import FakeKlaviyo, FakeOmnisend, FakePostscript, RecordedRequest
 from tests.support.smtp import SmtpServer
+from workers.app import app
 from workers.cli.main import main as cli
 from workers.client.publisher import publish_adjustment
 from workers.db import Database
+from workers.outbound.providers import PROVIDERS
+from workers.outbox import publish_committed
 from workers.process import ROOT, WorkerProcess
 
 pytestmark = pytest.mark.e2e
@@ -67,7 +71,7 @@ def stack(engine: Engine, worker: WorkerProcess) -> Iterator[Stack]:
         patch.setenv("LOYALTY_SECRET_KEY", SECRET)
         with redis.Redis.from_url(environment.BROKER_URL) as broker:
             # Messages in-process tests published for rows they rolled back.
-            broker.delete(*celeryconfig.SIDE_EFFECT_QUEUES)
+            broker.delete(*side_effect_queues(PROVIDERS))
         env = environment.worker_environment(
             LOYALTY_SECRET_KEY=SECRET,
             LOYALTY_KLAVIYO_BASE_URL=klaviyo.base_url,
@@ -86,7 +90,7 @@ def stack(engine: Engine, worker: WorkerProcess) -> Iterator[Stack]:
         side_effects = WorkerProcess(
             "side-effects",
             ROOT / ".loyalty" / "worker-side-effects.log",
-            queues=",".join(celeryconfig.SIDE_EFFECT_QUEUES),
+            queues=",".join(side_effect_queues(PROVIDERS)),
             concurrency=4,
             env=env,
             cwd=ROOT,
@@ -385,13 +389,13 @@ def test_the_relay_delivers_what_was_committed_but_never_published(stack: Stack)
             .values(completed_at=datetime.now(UTC), outcome="set aside by the relay test")
         )
     # Committed as a worker would, but the worker "died" before publishing anything.
-    owed = []
+    owed: list[OutboxEntry] = []
     for i in range(10):
-        uow = stack.database.unit_of_work()
+        uow = UnitOfWork(stack.database.sessions, owed.extend)
         command_engine.adjust_points(uow, adjustment(shop, f"c{i}", adjustment=10 + i))
-        owed += uow.take_dispatchable()
-    dispatch(owed[:5])  # some were published, and will now be published a second time by hand
-    dispatch(owed[:5])
+    # some were published, and will now be published a second time by hand
+    publish_committed(app, owed[:5])
+    publish_committed(app, owed[:5])
 
     settle(stack, shop, timeout=60)  # the stack's beat runs the relay every second
 

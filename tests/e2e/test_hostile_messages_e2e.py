@@ -18,7 +18,7 @@ from celery import Celery
 from kombu import Connection, Producer
 from sqlalchemy import Engine, select
 
-from celeryconfig import ADJUSTMENTS_QUEUE
+from models.domain.names import ADJUSTMENTS_QUEUE
 from models.persistence.tables import rejected_messages
 from tests.chaos.brokers import RabbitVhost, rabbitmq_available
 from tests.support import environment

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from kombu import Connection, Exchange, Queue
 
-from celeryconfig import ADJUSTMENTS_QUEUE
+from models.domain.names import ADJUSTMENTS_QUEUE
 from tests.chaos.brokers import RabbitVhost, rabbitmq_available, rabbitmqctl
 from tests.support import environment
 from tests.support.celery_apps import app_for, close_app

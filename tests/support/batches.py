@@ -8,7 +8,7 @@ from typing import Any
 
 from celery_batches import SimpleRequest
 
-from tasks.commands import ADJUST_POINTS_TASK, UPSERT_CUSTOMER_TASK
+from models.domain.names import ADJUST_POINTS_TASK, UPSERT_CUSTOMER_TASK
 from workers.app import app
 
 

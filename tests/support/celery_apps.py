@@ -1,26 +1,27 @@
 """Celery apps of the test process for a broker other than the test environment's: configured by
-``celeryconfig`` exactly as the workers' app is, read afresh with that environment (its queue
-declarations and transport options depend on the broker URL it is read with)."""
+``celeryconfig`` exactly as the workers' app is, for the settings of that environment (its queue
+declarations and transport options depend on the broker URL)."""
 
 from __future__ import annotations
 
 import contextlib
 import gc
-import importlib.util
 import os
-from collections.abc import Iterator, Mapping
-from types import ModuleType
+from collections.abc import Mapping
 from typing import Any
 
 from celery import Celery
 from kombu import pools
 
-from workers.process import ROOT
+import celeryconfig
+from workers.outbound.providers import PROVIDERS
+from workers.settings import Settings
 
 
 def app_for(env: Mapping[str, str], name: str = "test-publisher") -> Celery:
     app = Celery(name, set_as_current=False)
-    app.config_from_object(_celeryconfig_for(env))
+    settings = Settings.from_environment({**os.environ, **env})
+    app.conf.update(celeryconfig.configuration(settings, PROVIDERS))
     return app
 
 
@@ -48,28 +49,3 @@ def close_app(app: Celery) -> None:
         consumer.subscribed_to.clear()
         consumer._pubsub = None
         backend.client.connection_pool.disconnect()
-
-
-def _celeryconfig_for(env: Mapping[str, str]) -> ModuleType:
-    spec = importlib.util.spec_from_file_location("test_celeryconfig", ROOT / "celeryconfig.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    with _environment({k: v for k, v in env.items() if k.startswith("LOYALTY_")}):
-        spec.loader.exec_module(module)
-    return module
-
-
-@contextlib.contextmanager
-def _environment(values: Mapping[str, str]) -> Iterator[None]:
-    """Set ``values`` in os.environ for the block (before any thread that reads it starts)."""
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value

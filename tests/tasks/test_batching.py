@@ -10,10 +10,11 @@ from sqlalchemy import Connection, select
 from sqlalchemy.exc import OperationalError
 
 from models.domain import planner
+from models.domain.names import ADJUST_POINTS_TASK, UPSERT_CUSTOMER_TASK
 from models.domain.planner import ParsedItem
 from models.persistence.tables import ledger_entries, processed_commands, rejected_messages
 from models.persistence.unit_of_work import UnitOfWork
-from tasks.commands import ADJUST_POINTS_TASK, UPSERT_CUSTOMER_TASK, apply_requests
+from tasks.commands import apply_requests
 from tests.support.batches import request, stored_result, stored_state
 from tests.support.factories import account_row, adjustment, create_customer, create_shop
 from workers.app import app

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Connection, select
 
-from models.domain.side_effects import RECALCULATE_TIER, SEND_POINTS_EARNED_EMAIL, sync_task_name
+from models.domain.names import RECALCULATE_TIER, SEND_POINTS_EARNED_EMAIL, sync_task_name
 from models.persistence.tables import (
     accounts,
     ledger_entries,

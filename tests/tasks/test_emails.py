@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Connection, select
 
 import tasks.emails
-from models.domain.side_effects import SEND_POINTS_EARNED_EMAIL
+from models.domain.names import SEND_POINTS_EARNED_EMAIL
 from models.persistence.tables import dead_letters, email_deliveries, outbox
 from models.persistence.unit_of_work import UnitOfWork
 from tasks.adjustments import adjust_points

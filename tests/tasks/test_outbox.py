@@ -15,16 +15,19 @@ import redis
 from celery import Celery
 from sqlalchemy import select, update
 
+from models.domain.clock import utc_now
 from models.domain.side_effects import OutboxEntry
 from models.persistence.tables import outbox
+from models.persistence.unit_of_work import UnitOfWork
 from models.services import command_engine
-from models.services.command_engine import utc_now
-from tasks.outbox import dispatch, relay_outbox
+from tasks.outbox import relay_outbox
 from tests.support import environment
 from tests.support.celery_apps import app_for, close_app
 from tests.support.factories import adjustment, create_customer, create_shop
 from tests.support.tcp_proxy import TcpProxy
-from workers.db import Database
+from workers.app import app
+from workers.db import Database, database
+from workers.outbox import publish_committed
 
 
 @pytest.fixture
@@ -54,8 +57,14 @@ def queued_outbox_ids(queue: str) -> list[int]:
     return [json.loads(json.loads(m)["headers"]["argsrepr"].strip("(),[]")) for m in messages]
 
 
+def recording(committed: Database) -> tuple[UnitOfWork, list[OutboxEntry]]:
+    """A unit of work whose commits hand their outbox rows to a list instead of the broker."""
+    published: list[OutboxEntry] = []
+    return UnitOfWork(committed.sessions, published.extend), published
+
+
 def test_a_rolled_back_transaction_owes_nothing(committed: Database, shop: str) -> None:
-    uow = committed.unit_of_work()
+    uow, published = recording(committed)
     with uow:
         uow.owe(
             uow.store.owe(
@@ -69,22 +78,21 @@ def test_a_rolled_back_transaction_owes_nothing(committed: Database, shop: str) 
         )
         # no commit: leaving the block rolls back
 
-    assert uow.take_dispatchable() == []
+    assert published == []
     assert rows(committed, shop) == []
 
 
-def test_a_committed_adjustment_is_dispatched_and_marked(committed: Database, shop: str) -> None:
-    uow = committed.unit_of_work()
-    command_engine.adjust_points(uow, adjustment(shop, "ada", adjustment=50))
-    owed = uow.take_dispatchable()
+def test_the_workers_unit_of_work_publishes_what_its_commit_owes_by_itself(
+    committed: Database, shop: str
+) -> None:
+    command_engine.adjust_points(database.unit_of_work(), adjustment(shop, "ada", adjustment=50))
 
-    dispatch(owed)
-
-    assert [entry.task_name for entry in owed] == [
+    owed = rows(committed, shop)
+    assert [row.task_name for row in owed] == [
         "loyalty.recalculate_tier",
         "loyalty.send_points_earned_email",
     ]
-    assert all(row.dispatched_at is not None for row in rows(committed, shop))
+    assert all(row.dispatched_at is not None for row in owed)
     assert owed[0].id in queued_outbox_ids("loyalty.tiers")
     assert owed[1].id in queued_outbox_ids("loyalty.emails")
 
@@ -94,19 +102,18 @@ def test_the_side_effects_of_a_batch_are_published_in_one_pipeline(
 ) -> None:
     for queue in ("loyalty.tiers", "loyalty.emails"):
         empty_queue(queue)
-    uow = committed.unit_of_work()
+    uow, owed = recording(committed)
     for amount in range(1, 21):
         command_engine.adjust_points(uow, adjustment(shop, "ada", adjustment=amount))
-    owed = uow.take_dispatchable()
     broker = urlsplit(environment.BROKER_URL)
     proxy = TcpProxy(broker.port or 6379)
     publisher = app_for(
         {"LOYALTY_BROKER_URL": broker._replace(netloc=f"127.0.0.1:{proxy.port}").geturl()}
     )
     try:
-        dispatch(owed[:1], celery=publisher)  # connects and declares the queues
+        publish_committed(publisher, owed[:1])  # connects and declares the queues
         before = proxy.reads_from_clients
-        dispatch(owed[1:], celery=publisher)
+        publish_committed(publisher, owed[1:])
         reads = proxy.reads_from_clients - before
     finally:
         close_app(publisher)
@@ -125,11 +132,10 @@ def test_rows_the_broker_never_got_are_published_by_the_relay(
     committed: Database, shop: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     unreachable = Celery("down", broker="redis://127.0.0.1:9/0")
-    uow = committed.unit_of_work()
+    uow, owed = recording(committed)
     command_engine.adjust_points(uow, adjustment(shop, "ada", adjustment=50))
-    owed = uow.take_dispatchable()
 
-    dispatch(owed, celery=unreachable)
+    publish_committed(unreachable, owed)
     left_behind = rows(committed, shop)
     monkeypatch.setenv("LOYALTY_OUTBOX_GRACE", "0")
     relay_outbox()
@@ -195,7 +201,7 @@ def empty_queue(queue: str) -> None:
 
 
 def owe(committed: Database, shop: str, task_name: str) -> OutboxEntry:
-    uow = committed.unit_of_work()
+    uow, published = recording(committed)
     with uow:
         uow.owe(
             uow.store.owe(
@@ -208,7 +214,7 @@ def owe(committed: Database, shop: str, task_name: str) -> OutboxEntry:
             )
         )
         uow.commit()
-    (entry,) = uow.take_dispatchable()
+    (entry,) = published
     return entry
 
 
@@ -223,7 +229,7 @@ def test_syncs_are_published_by_the_relay_once_the_sync_delay_has_passed(
     empty_queue("loyalty.sync.klaviyo")
     entry = owe(committed, shop, "loyalty.sync_klaviyo")
 
-    dispatch([entry])
+    publish_committed(app, [entry])
     relay_outbox()  # default sync delay: 2 s
     published_too_soon = entry.id in queued_outbox_ids("loyalty.sync.klaviyo")
     set_row(committed, entry, created_at=utc_now() - timedelta(seconds=3))

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, select, update
 
-from models.domain.side_effects import RECALCULATE_SHOP_TIERS, RECALCULATE_TIER, OutboxEntry
+from models.domain.names import RECALCULATE_SHOP_TIERS, RECALCULATE_TIER
+from models.domain.side_effects import OutboxEntry
 from models.persistence.tables import accounts, outbox, tier_changes, tiers
 from models.persistence.unit_of_work import UnitOfWork
 from tasks.adjustments import adjust_points
@@ -153,8 +154,8 @@ def test_a_shop_too_big_for_one_run_is_finished_by_the_next_runs_from_where_they
         entry = owe_shop_recalculation(uow, shop)
         uow.commit()
     monkeypatch.setattr("tasks.tiers.SHOP_BATCH", 1)
-    no_time = SimpleNamespace(fault_retry_window=0)
-    monkeypatch.setattr("tasks.tiers.RedeliverySettings.from_environment", lambda: no_time)
+    no_time = SimpleNamespace(redelivery=SimpleNamespace(fault_retry_window=0))
+    monkeypatch.setattr("tasks.tiers.settings", lambda: no_time)
 
     outcomes = []
     while (outcome := recalculate_shop_tiers(entry.id)) != "already done":

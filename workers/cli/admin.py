@@ -6,11 +6,11 @@ from email.utils import parseaddr
 
 import click
 
-from models.domain.side_effects import PROVIDERS, RECALCULATE_SHOP_TIERS
+from models.domain.clock import utc_now
+from models.domain.names import RECALCULATE_SHOP_TIERS
 from models.persistence.unit_of_work import UnitOfWork
-from models.services.command_engine import utc_now
-from tasks.outbox import dispatch
 from workers.db import database
+from workers.outbound.providers import PROVIDERS
 from workers.outbound.secrets import SecretBox, SecretKeyError, key_hint
 
 
@@ -63,7 +63,6 @@ def tier_set(shop_id: str, name: str, threshold: int) -> None:
         created = uow.admin.set_tier(shop_id, name, threshold)
         _recalculate_shop_afterwards(uow, shop_id)
         uow.commit()
-    dispatch(uow.take_dispatchable())
     click.echo(f"tier {name!r} {'created' if created else 'moved'} at {threshold} lifetime points")
 
 
@@ -79,7 +78,6 @@ def tier_delete(shop_id: str, name: str) -> None:
             raise click.ClickException(f"no tier {name!r} in shop {shop_id!r}")
         _recalculate_shop_afterwards(uow, shop_id)
         uow.commit()
-    dispatch(uow.take_dispatchable())
     click.echo(f"tier {name!r} deleted")
 
 
@@ -195,5 +193,4 @@ def dead_letters_replay(dead_letter_ids: tuple[int, ...], replay_all: bool) -> N
         )
         uow.owe(reopened)
         uow.commit()
-    dispatch(uow.take_dispatchable())
     click.echo(f"replaying {len(reopened)} dead letters")

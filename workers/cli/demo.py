@@ -15,7 +15,8 @@ from typing import Any
 
 from celery.exceptions import TimeoutError as ResultTimeout
 
-from workers.client.publisher import ADJUST_POINTS_TASK, UPSERT_CUSTOMER_TASK, publish
+from models.domain.names import ADJUST_POINTS_TASK, UPSERT_CUSTOMER_TASK
+from workers.client.publisher import publish
 from workers.db import database
 from workers.process import WorkerProcess
 

@@ -13,7 +13,7 @@ import click
 from models.domain.migration import MigrationFile, RowError, detect_kind
 from workers.cli import migration_steps as steps
 from workers.db import database
-from workers.settings import BulkSettings
+from workers.settings import settings as current_settings
 
 _SHOWN_ERRORS = 20
 _POLL_SECONDS = 1.0
@@ -49,7 +49,7 @@ def migrate(
     its line, in FILE.errors.csv. Running the same file again applies nothing twice.
     """
     started = time.monotonic()
-    settings = BulkSettings.from_environment()
+    settings = current_settings().bulk
     rows_per_chunk = chunk_rows or settings.migration_chunk_rows
     if 2 * rows_per_chunk > settings.max_commands:
         raise click.BadParameter(

@@ -15,13 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from celeryconfig import MIGRATIONS_QUEUE
+from models.domain.clock import utc_now
 from models.domain.commands import ADJUST_POINTS, UPSERT_CUSTOMER
 from models.domain.migration import MigrationFile, Row, RowError
+from models.domain.names import ADJUST_POINTS_BULK_TASK, MIGRATIONS_QUEUE
 from models.domain.planner import keys_to_read, parse_item, plan_batch
 from models.persistence.batch_store import Outcome
-from models.services.command_engine import utc_now
-from tasks.bulk import ADJUST_POINTS_BULK
 from workers.app import app
 from workers.db import database
 
@@ -93,7 +92,7 @@ def enqueue(all_chunks: Iterator[Chunk], on_sent: Callable[[int], None]) -> list
     with app.producer_or_acquire() as producer:
         for chunk in all_chunks:
             app.send_task(
-                ADJUST_POINTS_BULK,
+                ADJUST_POINTS_BULK_TASK,
                 args=[chunk.items],
                 queue=MIGRATIONS_QUEUE,
                 routing_key=MIGRATIONS_QUEUE,

@@ -21,13 +21,10 @@ from celery.result import AsyncResult
 from kombu.exceptions import OperationalError as KombuOperationalError
 from pydantic import BaseModel
 
-from celeryconfig import ADJUSTMENTS_QUEUE
 from models.domain.commands import AdjustPoints, CommandT, UpsertCustomer, parse_command
+from models.domain.names import ADJUST_POINTS_TASK, ADJUSTMENTS_QUEUE, UPSERT_CUSTOMER_TASK
 from workers.app import app as default_app
 from workers.pii import masked_repr
-
-ADJUST_POINTS_TASK = "loyalty.adjust_points"
-UPSERT_CUSTOMER_TASK = "loyalty.upsert_customer"
 
 DEFAULT_TIMEOUT = 30.0
 """Seconds to wait for a result when ``wait=True``."""

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, select
 from models.domain import schemas
 from models.domain.commands import AdjustPoints, InvalidCommand, UpsertCustomer, parse_command
 from models.domain.errors import ErrorCode
-from models.domain.side_effects import RECALCULATE_TIER
+from models.domain.names import RECALCULATE_TIER
 from models.persistence.tables import outbox
 from models.persistence.unit_of_work import UnitOfWork
 from models.services import command_engine

@@ -13,7 +13,7 @@ from click.testing import CliRunner, Result
 from sqlalchemy import Connection, select
 
 from models.domain.command_log import MAX_REJECTED_PAYLOAD
-from models.domain.side_effects import RECALCULATE_TIER
+from models.domain.names import RECALCULATE_TIER
 from models.persistence.tables import outbox
 from models.persistence.unit_of_work import UnitOfWork
 from models.services import command_engine

@@ -39,7 +39,9 @@ from workers.client.publisher import (
     publish_customer_upsert,
 )
 from workers.db import database
+from workers.outbound.providers import PROVIDERS
 from workers.process import ROOT, WorkerProcess
+from workers.settings import settings
 
 IDLE_DB = 10
 QUEUE = "loyalty.adjustments"
@@ -73,10 +75,10 @@ class IdleBroker:
 def publisher_app(broker_url: str, key_prefix: str, results: bool) -> Celery:
     """A Python service's own Celery app, configured like the worker's, on another broker."""
     app = Celery("publisher-test", set_as_current=False)
-    app.config_from_object("celeryconfig")
+    app.conf.update(celeryconfig.configuration(settings(), PROVIDERS))
     app.conf.broker_url = broker_url
     app.conf.broker_transport_options = {
-        **celeryconfig.broker_transport_options,
+        **app.conf.broker_transport_options,
         "global_keyprefix": key_prefix,
     }
     if not results:

@@ -1,0 +1,10 @@
+"""The one clock: every time the worker records is UTC and read here; the pure rules take the
+instant as an argument instead of reading a clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
