@@ -183,7 +183,7 @@ def _record_bug(uow: UnitOfWork, item: ParsedItem, bug: Exception) -> None:
     """Kept with the refused messages, under no idempotency key: once the bug is fixed, the
     same command sent again is applied."""
     shop_id, command_id = salvage_key(item.payload)
-    result = results.failed(shop_id, command_id, f"{type(bug).__name__}: {bug}")
+    result = results.as_json(results.failed(shop_id, command_id, f"{type(bug).__name__}: {bug}"))
     with uow:
         uow.store.record_rejected_message(
             command_type=item.command_type,

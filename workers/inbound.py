@@ -172,4 +172,4 @@ def _record(task: str, body: Any, problem: str) -> dict[str, Any]:
             return reject_invalid(database.unit_of_work(), task, command, invalid)
         except Exception:
             log.exception("Could not record the malformed message of shop %s", shop_id)
-    return results.rejected(shop_id, command_id, invalid.rejection())
+    return results.as_json(results.rejected(shop_id, command_id, invalid.rejection()))

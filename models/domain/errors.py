@@ -38,14 +38,6 @@ class Rejection:
     message: str
     details: dict[str, Any] = field(default_factory=dict)
 
-    def as_error(self) -> dict[str, Any]:
-        return {
-            "code": self.code.value,
-            "http_status": self.code.http_status,
-            "message": self.message,
-            "details": self.details,
-        }
-
 
 def unknown_shop(shop_id: str) -> Rejection:
     return Rejection(ErrorCode.UNKNOWN_SHOP, f"shop {shop_id!r} not found", {"shop_id": shop_id})

@@ -174,7 +174,9 @@ class _Planner:
         if command is None:
             assert item.invalid is not None
             shop_id, command_id = salvage_key(item.payload)
-            result = results.rejected(shop_id, command_id, item.invalid.rejection())
+            result = results.as_json(
+                results.rejected(shop_id, command_id, item.invalid.rejection())
+            )
             self._reject_message(item.command_type, shop_id, command_id, item.payload, result)
             return result
         payload_hash = command.payload_hash()
@@ -201,7 +203,7 @@ class _Planner:
         account.points = outcome.after
         account.last_activity_at = self.now
         account.changed = True
-        result = results.applied(
+        applied = results.applied(
             shop_id=command.shop_id,
             command_id=command.command_id,
             customer_id=command.customer_id,
@@ -212,6 +214,7 @@ class _Planner:
                 command.customer_id, outcome.after, account.tier, self.now
             ),
         )
+        result = results.as_json(applied)
         self.plan.ledger.append(
             LedgerRow(
                 account,
@@ -264,7 +267,7 @@ class _Planner:
             if value is not None and value != getattr(account, name):
                 setattr(account, name, value)
                 account.changed = True
-        result = results.customer_upserted(command, account, created=created)
+        result = results.as_json(results.customer_upserted(command, account, created=created))
         self._store(UPSERT_CUSTOMER, command, payload_hash, result)
         return result
 
@@ -299,7 +302,7 @@ class _Planner:
         payload_hash: str,
         rejection: Rejection,
     ) -> dict[str, Any]:
-        result = results.rejected(command.shop_id, command.command_id, rejection)
+        result = results.as_json(results.rejected(command.shop_id, command.command_id, rejection))
         self._store(command_type, command, payload_hash, result)
         return result
 

@@ -65,7 +65,7 @@ def reject_invalid(
     """Invalid input is recorded but does not claim its idempotency key: the sender can fix the
     command and send it again under the same id."""
     shop_id, command_id = salvage_key(payload)
-    result = results.rejected(shop_id, command_id, invalid.rejection())
+    result = results.as_json(results.rejected(shop_id, command_id, invalid.rejection()))
     with uow:
         uow.store.record_rejected_message(
             command_type=command_type,
