@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import subprocess
 import sys
@@ -27,16 +26,12 @@ from typing import Any
 import psycopg
 import redis
 
+from bench.harness import loyalty_environment, recreate_database, say
 from workers.process import ROOT, WorkerProcess
 
 DATABASE = "loyalty_bench_migration"
-SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
 BROKER = "redis://127.0.0.1:6379/12"
 SHOP = "bench-shop"
-
-
-def say(message: str) -> None:
-    print(message, flush=True)
 
 
 def write_file(path: Path, rows: int, *, first: int = 0) -> dict[str, tuple[int, int]]:
@@ -58,13 +53,7 @@ def write_file(path: Path, rows: int, *, first: int = 0) -> dict[str, tuple[int,
 
 
 def environment() -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        LOYALTY_DATABASE_URL=f"{SERVER}/{DATABASE}",
-        LOYALTY_BROKER_URL=BROKER,
-        LOYALTY_RESULT_BACKEND=BROKER,
-    )
-    return env
+    return loyalty_environment(DATABASE, BROKER, BROKER)
 
 
 def loyalty(*args: str) -> tuple[float, str]:
@@ -83,10 +72,9 @@ def loyalty(*args: str) -> tuple[float, str]:
     return elapsed, output
 
 
-def recreate_database() -> None:
-    with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as db:
-        db.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-        db.execute(f'CREATE DATABASE "{DATABASE}"')
+def prepare() -> None:
+    """A fresh database with one shop, an empty broker."""
+    recreate_database(DATABASE)
     redis.Redis.from_url(BROKER).flushdb()
     loyalty("db", "upgrade")
     loyalty("shop", "create", SHOP)
@@ -129,57 +117,64 @@ def summary_line(output: str) -> str:
     return next((line for line in output.splitlines() if line.startswith("Applied")), output)
 
 
+# Run as its own process (with the benchmark's environment): argv is the file, the shop, and
+# "customers" or "points".
+_SINGLE_PUBLISHER = (
+    "import sys, csv\n"
+    "from workers.client.publisher import publish_adjustment, publish_customer_upsert\n"
+    "for n, row in enumerate(csv.DictReader(open(sys.argv[1]))):\n"
+    "    if sys.argv[3] == 'customers':\n"
+    "        publish_customer_upsert({'command_id': f'single-{n}-c', 'shop_id': sys.argv[2],\n"
+    "            'customer_id': row['customer_id'], 'email': row['email']})\n"
+    "    else:\n"
+    "        publish_adjustment({'command_id': f'single-{n}-p', 'shop_id': sys.argv[2],\n"
+    "            'customer_id': row['customer_id'], 'balance': int(row['balance']),\n"
+    "            'lifetime_points': int(row['lifetime_points']), 'send_email': False})\n"
+)
+
+
 def single_commands(rows: int, workdir: Path) -> float:
     """Rows per second through the single-command path: every customer's upsert, then (once
     those are in, as an adjustment needs its customer) every adjustment."""
-    expected = write_file(workdir / "single.csv", rows, first=10_000_000)
+    path = workdir / "single.csv"
+    expected = write_file(path, rows, first=10_000_000)
     env = environment()
-    publisher = (
-        "import sys, csv\n"
-        "from workers.client.publisher import publish_adjustment, publish_customer_upsert\n"
-        "for n, row in enumerate(csv.DictReader(open(sys.argv[1]))):\n"
-        "    if sys.argv[3] == 'customers':\n"
-        "        publish_customer_upsert({'command_id': f'single-{n}-c', 'shop_id': sys.argv[2],\n"
-        "            'customer_id': row['customer_id'], 'email': row['email']})\n"
-        "    else:\n"
-        "        publish_adjustment({'command_id': f'single-{n}-p', 'shop_id': sys.argv[2],\n"
-        "            'customer_id': row['customer_id'], 'balance': int(row['balance']),\n"
-        "            'lifetime_points': int(row['lifetime_points']), 'send_email': False})\n"
-    )
-
-    def publish(kind: str) -> None:
-        subprocess.run(
-            [sys.executable, "-c", publisher, str(workdir / "single.csv"), SHOP, kind],
-            env=env,
-            check=True,
-            cwd=ROOT,
-        )
-
-    def wait_for(count: int) -> None:
-        while (
-            query(
-                "SELECT count(*) FROM processed_commands WHERE shop_id = %s AND command_id LIKE %s",
-                SHOP,
-                "single-%",
-            )[0]
-            < count
-        ):
-            worker.check_alive()
-            time.sleep(0.5)
-
-    publish("customers")
+    publish_singles(path, "customers", env)
     log = ROOT / ".loyalty" / "bench-single-worker.log"
     with WorkerProcess("bench-single", log, concurrency=2, env=env, cwd=ROOT) as worker:
         started = time.monotonic()
         worker.start()
-        wait_for(rows)
-        publish("points")
-        wait_for(2 * rows)
+        wait_for_singles(rows, worker)
+        publish_singles(path, "points", env)
+        wait_for_singles(2 * rows, worker)
         elapsed = time.monotonic() - started
     problems = check(expected, "cust-1")
     if problems:
         raise SystemExit(f"single-command path: {problems}")
     return rows / elapsed
+
+
+def publish_singles(path: Path, kind: str, env: dict[str, str]) -> None:
+    """Every row of ``path`` as one command of ``kind`` ("customers" or "points")."""
+    subprocess.run(
+        [sys.executable, "-c", _SINGLE_PUBLISHER, str(path), SHOP, kind],
+        env=env,
+        check=True,
+        cwd=ROOT,
+    )
+
+
+def wait_for_singles(count: int, worker: WorkerProcess) -> None:
+    while (
+        query(
+            "SELECT count(*) FROM processed_commands WHERE shop_id = %s AND command_id LIKE %s",
+            SHOP,
+            "single-%",
+        )[0]
+        < count
+    ):
+        worker.check_alive()
+        time.sleep(0.5)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -195,7 +190,7 @@ def main(argv: list[str] | None = None) -> None:
     say(f"writing {args.rows:,} rows to {migration_file}")
     expected = write_file(migration_file, args.rows)
     say(f"  {migration_file.stat().st_size / 1e6:,.0f} MB")
-    recreate_database()
+    prepare()
 
     log = ROOT / ".loyalty" / "bench-migration-worker.log"
     worker = WorkerProcess(

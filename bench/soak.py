@@ -15,7 +15,6 @@ verdict compares the last sample with it. Target: no process grows by more than 
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import subprocess
 import time
@@ -26,10 +25,10 @@ import psycopg
 import redis
 from celery import Celery
 
+from bench.harness import loyalty_environment, recreate_database, say
 from workers.process import ROOT, WorkerProcess
 
 DATABASE = "loyalty_bench_soak"
-SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
 BROKER = "redis://127.0.0.1:6379/5"
 RESULTS = "redis://127.0.0.1:6379/6"
 SHOP = "bench-shop"
@@ -39,25 +38,13 @@ LOG = ROOT / "bench" / "results" / "soak-worker.log"
 TARGET_GROWTH = 0.10
 
 
-def say(message: str) -> None:
-    print(message, flush=True)
-
-
 def environment() -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        LOYALTY_DATABASE_URL=f"{SERVER}/{DATABASE}",
-        LOYALTY_BROKER_URL=BROKER,
-        LOYALTY_RESULT_BACKEND=RESULTS,
-    )
-    return env
+    return loyalty_environment(DATABASE, BROKER, RESULTS)
 
 
 def prepare() -> None:
     """A fresh database with one shop, empty broker and result databases."""
-    with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as db:
-        db.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-        db.execute(f'CREATE DATABASE "{DATABASE}"')
+    recreate_database(DATABASE)
     for url in (BROKER, RESULTS):
         redis.Redis.from_url(url).flushdb()
     loyalty = str(ROOT / ".venv" / "bin" / "loyalty")

@@ -4,7 +4,8 @@ task (a) and once by the no-op task (b), so their rates differ only by what the 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 import redis
@@ -34,26 +35,25 @@ def run_end_to_end(
     task_ids = prefill(app, ADJUST_TASK, commands)
     base = db.ledger_high_water()
     with Worker(config, "adjust") as worker:
-        ready_after = worker.start().wait_ready(app)
-        clock, host, own = time.perf_counter(), host_cpu(), worker.cpu()
-        done_at_start = db.committed(prefix)
-        say(f"    worker ready after {ready_after:.1f} s, {done_at_start} already committed")
-        finished = wait_for_commits(
-            db, base, prefix, len(commands), worker, "(a) committed", drain_timeout(len(commands))
+        drained = _drain(
+            app,
+            worker,
+            lambda: db.committed(prefix),
+            "committed",
+            lambda: wait_for_commits(
+                db,
+                base,
+                prefix,
+                len(commands),
+                worker,
+                "(a) committed",
+                drain_timeout(len(commands)),
+            ),
         )
-        host, own = host_cpu() - host, worker.cpu() - own
     forget_results(app, task_ids)
     times = db.commit_times(prefix).values()
-    return Throughput(
-        "(a) adjust_points, end to end",
-        len(commands),
-        min(times),
-        max(times),
-        finished - clock,
-        done_at_start,
-        config.concurrency,
-        own,
-        host,
+    return drained.throughput(
+        "(a) adjust_points, end to end", len(commands), times, config.concurrency
     )
 
 
@@ -64,20 +64,21 @@ def run_noop(app: Celery, config: Config, commands: Sequence[dict[str, Any]]) ->
     completions.delete(COMPLETIONS_KEY)
     reset_queue(app)
     task_ids = prefill(app, NOOP_TASK, commands)
+
+    def done() -> int:
+        return cast(int, completions.llen(COMPLETIONS_KEY))
+
     try:
         with Worker(config, "noop", imports=["bench.noop"]) as worker:
-            ready_after = worker.start().wait_ready(app)
-            clock, host, own = time.perf_counter(), host_cpu(), worker.cpu()
-            done_at_start = cast(int, completions.llen(COMPLETIONS_KEY))
-            say(f"    worker ready after {ready_after:.1f} s, {done_at_start} already done")
-            finished = wait_for(
-                lambda: cast(int, completions.llen(COMPLETIONS_KEY)),
-                len(commands),
+            drained = _drain(
+                app,
                 worker,
-                "(b) done",
-                drain_timeout(len(commands)),
+                done,
+                "done",
+                lambda: wait_for(
+                    done, len(commands), worker, "(b) done", drain_timeout(len(commands))
+                ),
             )
-            host, own = host_cpu() - host, worker.cpu() - own
         times = [
             float(value) for value in cast(list[bytes], completions.lrange(COMPLETIONS_KEY, 0, -1))
         ]
@@ -85,14 +86,50 @@ def run_noop(app: Celery, config: Config, commands: Sequence[dict[str, Any]]) ->
         completions.delete(COMPLETIONS_KEY)
         completions.close()
     forget_results(app, task_ids)
-    return Throughput(
-        "(b) no-op task: Celery ceiling",
-        len(commands),
-        min(times),
-        max(times),
-        finished - clock,
-        done_at_start,
-        config.concurrency,
-        own,
-        host,
+    return drained.throughput(
+        "(b) no-op task: Celery ceiling", len(commands), times, config.concurrency
     )
+
+
+@dataclass(frozen=True)
+class _Drained:
+    """One drain by the worker under test: the wall window from its first ping reply to the poll
+    that saw all done, what was already done by then, and the CPU spent in the window."""
+
+    wall_seconds: float
+    done_at_start: int
+    own_cpu_seconds: float
+    host_cpu_seconds: float
+
+    def throughput(
+        self, label: str, count: int, times: Collection[float], processes: int
+    ) -> Throughput:
+        """``times`` are the completions' epoch seconds."""
+        return Throughput(
+            label,
+            count,
+            min(times),
+            max(times),
+            self.wall_seconds,
+            self.done_at_start,
+            processes,
+            self.own_cpu_seconds,
+            self.host_cpu_seconds,
+        )
+
+
+def _drain(
+    app: Celery,
+    worker: Worker,
+    done: Callable[[], int],
+    done_word: str,
+    wait_until_drained: Callable[[], float],
+) -> _Drained:
+    """Start the worker on the pre-queued messages and time it until they are drained."""
+    ready_after = worker.start().wait_ready(app)
+    clock, host, own = time.perf_counter(), host_cpu(), worker.cpu()
+    done_at_start = done()
+    say(f"    worker ready after {ready_after:.1f} s, {done_at_start} already {done_word}")
+    finished = wait_until_drained()
+    host, own = host_cpu() - host, worker.cpu() - own
+    return _Drained(finished - clock, done_at_start, own, host)

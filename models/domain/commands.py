@@ -95,7 +95,7 @@ Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0
 
 
 class _Command(BaseModel):
-    # Attribute docstrings become the JSON Schema's descriptions (schemas/, models/domain/schemas.py).
+    # Attribute docstrings become the JSON Schema's descriptions (models/domain/schemas.py).
     model_config = ConfigDict(
         extra="forbid", strict=True, frozen=True, use_attribute_docstrings=True
     )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from email.utils import parseaddr
+from typing import Any
 
 import click
 
@@ -27,6 +29,18 @@ def sender_address(value: str | None) -> str | None:
 def _require_shop(uow: UnitOfWork, shop_id: str) -> None:
     if not uow.store.shop_exists(shop_id):
         raise click.ClickException(f"shop {shop_id!r} not found")
+
+
+def _rows_of_shop(
+    shop_id: str, what: str, read: Callable[[UnitOfWork], Sequence[Any]]
+) -> Sequence[Any]:
+    """What a list command shows of an existing shop; says so when there is nothing."""
+    with database.unit_of_work() as uow:
+        _require_shop(uow, shop_id)
+        rows = read(uow)
+    if not rows:
+        click.echo(f"shop {shop_id} has no {what}")
+    return rows
 
 
 @click.group()
@@ -85,12 +99,7 @@ def tier_delete(shop_id: str, name: str) -> None:
 @click.argument("shop_id")
 def tier_list(shop_id: str) -> None:
     """The shop's tiers, lowest first, with how many accounts hold each."""
-    with database.unit_of_work() as uow:
-        _require_shop(uow, shop_id)
-        rows = uow.admin.list_tiers(shop_id)
-    if not rows:
-        click.echo(f"shop {shop_id} has no tiers")
-    for row in rows:
+    for row in _rows_of_shop(shop_id, "tiers", lambda uow: uow.admin.list_tiers(shop_id)):
         click.echo(
             f"{row.name:<24} from {row.threshold:>10} lifetime points, {row.members} members"
         )
@@ -146,11 +155,7 @@ def integration_disable(shop_id: str, provider: str) -> None:
 @click.argument("shop_id")
 def integration_list(shop_id: str) -> None:
     """The shop's integrations, keys masked."""
-    with database.unit_of_work() as uow:
-        _require_shop(uow, shop_id)
-        rows = uow.admin.list_integrations(shop_id)
-    if not rows:
-        click.echo(f"shop {shop_id} has no integrations")
+    rows = _rows_of_shop(shop_id, "integrations", lambda uow: uow.admin.list_integrations(shop_id))
     for row in rows:
         state = "enabled" if row.enabled else "disabled"
         click.echo(f"{row.provider:<11} {state:<9} key {row.key_hint}")

@@ -12,9 +12,10 @@ import click
 from celery.exceptions import TimeoutError as ResultTimeout
 from celery.result import AsyncResult
 
+from workers.cli.account import account
 from workers.cli.admin import dead_letters, integration, sender_address, tier
 from workers.cli.migrate import migrate
-from workers.cli.support import account_history, commands
+from workers.cli.support import commands
 from workers.client.publisher import publish_adjustment, publish_customer_upsert
 from workers.db import database
 
@@ -212,74 +213,6 @@ def _publish_and_report(
         sys.exit(1)
 
 
-@main.group()
-def account() -> None:
-    """Customer accounts."""
-
-
-@account.command("show")
-@click.argument("shop_id")
-@click.argument("customer_id")
-@click.option("--entries", type=int, default=10, show_default=True, help="Ledger entries to show.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def account_show(shop_id: str, customer_id: str, entries: int, as_json: bool) -> None:
-    """Balance, tier, revision and the latest ledger entries of a customer."""
-    with database.unit_of_work() as uow:
-        row = uow.store.account_summary(shop_id, customer_id)
-        if row is None:
-            raise click.ClickException(f"no customer {customer_id!r} in shop {shop_id!r}")
-        ledger = uow.store.recent_ledger(row.id, entries)
-    view = {
-        "shop_id": shop_id,
-        "customer_id": customer_id,
-        "email": row.email,
-        "excluded": row.excluded,
-        "balance": row.balance,
-        "lifetime_points": row.lifetime,
-        "earned": row.earned,
-        "redeemed": row.redeemed,
-        "adjusted": row.adjusted,
-        "tier": None
-        if row.tier_name is None
-        else {"name": row.tier_name, "threshold": row.tier_threshold},
-        "revision": row.revision,
-        "last_activity_at": row.last_activity_at.isoformat() if row.last_activity_at else None,
-        "ledger": [
-            {
-                "transaction_id": str(entry.transaction_id),
-                "at": entry.created_at.isoformat(),
-                "requested": entry.requested,
-                "applied": entry.applied,
-                "balance_before": entry.balance_before,
-                "balance_after": entry.balance_after,
-                "note": entry.note,
-                "source": entry.source,
-                "command_id": entry.command_id,
-            }
-            for entry in ledger
-        ],
-    }
-    if as_json:
-        click.echo(json.dumps(view, indent=2))
-        return
-    tier = view["tier"]
-    click.echo(f"{customer_id} in {shop_id}" + (" (excluded)" if row.excluded else ""))
-    click.echo(
-        f"  balance {row.balance}  lifetime {row.lifetime}  "
-        f"(earned {row.earned}, redeemed {row.redeemed}, adjusted {row.adjusted})"
-    )
-    click.echo(f"  tier {tier['name'] + ' (' + str(tier['threshold']) + ')' if tier else 'none'}")
-    click.echo(f"  revision {row.revision}, last activity {view['last_activity_at'] or 'never'}")
-    if ledger:
-        click.echo(f"  last {len(ledger)} ledger entries, newest first:")
-    for entry in view["ledger"]:
-        click.echo(
-            f"    {entry['at'][:19]}  {entry['applied']:+d} (asked {entry['requested']:+d})  "
-            f"{entry['balance_before']} -> {entry['balance_after']}  {entry['note'] or ''}"
-        )
-
-
-account.add_command(account_history)
 main.add_command(commands)
 
 
@@ -292,7 +225,7 @@ def demo(timeout: float) -> None:
     sys.exit(run_demo(timeout))
 
 
-for group in (tier, integration, dead_letters, migrate):
+for group in (account, tier, integration, dead_letters, migrate):
     main.add_command(group)
 
 if __name__ == "__main__":

@@ -1,23 +1,33 @@
 """``loyalty migrate SHOP FILE``: bring a merchant's customers and balances over from another
-loyalty platform."""
+loyalty platform.
+
+The use case (planning chunks, the dry run, which chunks are applied) is
+``models.services.migration``; this module reads the file, writes the error file, publishes the
+chunks on ``loyalty.migrations`` and prints."""
 
 from __future__ import annotations
 
+import csv
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
-from models.domain.migration import MigrationFile, RowError, detect_kind
-from workers.cli import migration_steps as steps
+from models.domain.migration import FileCheck, MigrationFile, RowError, detect_kind
+from models.domain.names import ADJUST_POINTS_BULK_TASK, MIGRATIONS_QUEUE
+from models.services import migration as service
+from workers.app import app
 from workers.db import database
 from workers.settings import settings as current_settings
 
 _SHOWN_ERRORS = 20
 _POLL_SECONDS = 1.0
 _STALL_WARNING_SECONDS = 60
+_DRY_RUN_SAMPLE = 10
 
 
 @click.command("migrate")
@@ -49,6 +59,37 @@ def migrate(
     its line, in FILE.errors.csv. Running the same file again applies nothing twice.
     """
     started = time.monotonic()
+    rows_per_chunk = _rows_per_chunk(chunk_rows)
+    migration = _read_migration(shop_id, file)
+    checked = migration.check()
+    checked_at = time.monotonic()
+    good_rows = _report_check(file, checked, skip_invalid)
+    if good_rows == 0:
+        click.echo("Nothing to apply.")
+        return
+
+    def planned_chunks() -> Iterator[service.Chunk]:
+        return service.chunks(
+            migration, checked.bad_lines, rows_per_chunk=rows_per_chunk, send_email=send_email
+        )
+
+    uow = database.unit_of_work()
+    if dry_run:
+        _print_dry_run(service.dry_run(uow, planned_chunks(), sample=_DRY_RUN_SAMPLE))
+        return
+    before = service.outcomes(uow, migration)
+    pending = _enqueue(planned_chunks(), good_rows)
+    enqueued_at = time.monotonic()
+    if no_wait:
+        click.echo(f"Enqueued {len(pending):,} chunks on loyalty.migrations.")
+        return
+    _watch_until_applied(shop_id, pending, good_rows)
+    summary = service.Summary.between(before, service.outcomes(uow, migration))
+    _print_summary(summary, good_rows, _Timings(started, checked_at, enqueued_at, time.monotonic()))
+
+
+def _rows_per_chunk(chunk_rows: int | None) -> int:
+    """A chunk is one bulk task, so its two commands a row must fit LOYALTY_BULK_MAX_COMMANDS."""
     settings = current_settings().bulk
     rows_per_chunk = chunk_rows or settings.migration_chunk_rows
     if 2 * rows_per_chunk > settings.max_commands:
@@ -57,6 +98,10 @@ def migrate(
             f"{settings.max_commands} (LOYALTY_BULK_MAX_COMMANDS)",
             param_hint="--chunk-rows",
         )
+    return rows_per_chunk
+
+
+def _read_migration(shop_id: str, file: Path) -> MigrationFile:
     try:
         content = file.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as error:
@@ -66,11 +111,13 @@ def migrate(
             raise click.ClickException(
                 f"shop {shop_id!r} not found; create it first with `loyalty shop create`"
             )
-    migration = MigrationFile(shop_id, content, detect_kind(file.name, content))
+    return MigrationFile(shop_id, content, detect_kind(file.name, content))
 
-    checked = migration.check()
-    checked_at = time.monotonic()
-    error_file = steps.error_file_path(file)
+
+def _report_check(file: Path, checked: FileCheck, skip_invalid: bool) -> int:
+    """The good rows' count; exits 1 on bad rows unless they are skipped. The error file is
+    written when there are problems, and removed when a corrected file has none."""
+    error_file = _error_file_path(file)
     good_rows = checked.rows - len(checked.bad_lines)
     click.echo(f"{file}: {checked.rows:,} rows, {good_rows:,} good")
     if checked.errors:
@@ -82,53 +129,22 @@ def migrate(
             sys.exit(1)
     else:
         error_file.unlink(missing_ok=True)
-    if good_rows == 0:
-        click.echo("Nothing to apply.")
-        return
+    return good_rows
 
-    def planned_chunks() -> Iterator[steps.Chunk]:
-        return steps.chunks(
-            migration, checked.bad_lines, rows_per_chunk=rows_per_chunk, send_email=send_email
-        )
 
-    if dry_run:
-        _print_dry_run(steps.dry_run(planned_chunks(), sample=10))
-        return
+def _error_file_path(path: Path) -> Path:
+    return path.with_name(path.name + ".errors.csv")
 
-    before = steps.outcomes(migration)
-    with click.progressbar(length=good_rows, label="Enqueueing") as bar:
-        pending = steps.enqueue(planned_chunks(), bar.update)
-    enqueued_at = time.monotonic()
-    if no_wait:
-        click.echo(f"Enqueued {len(pending):,} chunks on loyalty.migrations.")
-        return
-    try:
-        _watch(shop_id, pending, good_rows)
-    except KeyboardInterrupt:
-        click.echo(
-            "\nStopped watching. The chunks stay queued and will be applied; run the same "
-            "command again to see the outcome (nothing is applied twice).",
-            err=True,
-        )
-        sys.exit(130)
-    summary = steps.Summary.between(before, steps.outcomes(migration))
-    finished_at = time.monotonic()
-    elapsed = finished_at - started
-    click.echo(
-        f"Applied {summary.applied:,} balances ({summary.customers_created:,} customers created), "
-        f"{summary.already_applied:,} already applied before, in {elapsed:,.1f}s "
-        f"({good_rows / elapsed:,.0f} rows/s): checked in {checked_at - started:,.1f}s, "
-        f"enqueued in {enqueued_at - checked_at:,.1f}s, all applied "
-        f"{finished_at - enqueued_at:,.1f}s later."
-    )
-    if summary.rejected:
-        rejected = ", ".join(f"{code} {count:,}" for code, count in summary.rejected.items())
-        click.echo(f"Rejected: {rejected}. `loyalty commands show` explains each one.")
-        sys.exit(1)
+
+def _write_error_file(path: Path, errors: list[RowError]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(["line", "field", "reason"])
+        writer.writerows((error.line, error.field, error.reason) for error in errors)
 
 
 def _report_errors(errors: list[RowError], error_file: Path) -> None:
-    steps.write_error_file(error_file, errors)
+    _write_error_file(error_file, errors)
     click.echo(f"{len(errors):,} problems in {len({e.line for e in errors}):,} rows:", err=True)
     for error in errors[:_SHOWN_ERRORS]:
         click.echo(f"  line {error.line}: {error.field}: {error.reason}", err=True)
@@ -137,15 +153,54 @@ def _report_errors(errors: list[RowError], error_file: Path) -> None:
     click.echo(f"Every problem is listed in {error_file}", err=True)
 
 
-def _watch(shop_id: str, pending: list[steps.Pending], rows: int) -> None:
+@contextmanager
+def chunk_sender() -> Iterator[service.SendChunk]:
+    """Publishes chunks to the bulk task on ``loyalty.migrations``, all on one connection. Results
+    stay in the database: the backend would otherwise hold every command's result twice."""
+    with app.producer_or_acquire() as producer:
+
+        def send_chunk(chunk: service.Chunk) -> None:
+            app.send_task(
+                ADJUST_POINTS_BULK_TASK,
+                args=[chunk.items],
+                queue=MIGRATIONS_QUEUE,
+                routing_key=MIGRATIONS_QUEUE,
+                ignore_result=True,
+                argsrepr=chunk.describe(),
+                producer=producer,
+                retry=True,
+            )
+
+        yield send_chunk
+
+
+def _enqueue(chunks: Iterator[service.Chunk], rows: int) -> list[service.Pending]:
+    with click.progressbar(length=rows, label="Enqueueing") as bar, chunk_sender() as send_chunk:
+        return service.enqueue(chunks, send_chunk, bar.update)
+
+
+def _watch_until_applied(shop_id: str, pending: list[service.Pending], rows: int) -> None:
+    """Ctrl-C stops the watching only: what is queued is applied anyway, exit status 130."""
+    try:
+        _watch(shop_id, pending, rows)
+    except KeyboardInterrupt:
+        click.echo(
+            "\nStopped watching. The chunks stay queued and will be applied; run the same "
+            "command again to see the outcome (nothing is applied twice).",
+            err=True,
+        )
+        sys.exit(130)
+
+
+def _watch(shop_id: str, pending: list[service.Pending], rows: int) -> None:
+    uow = database.unit_of_work()
     last_progress = time.monotonic()
     warned = False
     with click.progressbar(length=rows, label="Applying  ") as bar:
         while pending:
-            done = steps.applied_chunks(shop_id, pending)
+            done = service.applied_chunks(uow, shop_id, pending)
             if done:
-                finished = {chunk.last_command_id for chunk in done}
-                pending = [chunk for chunk in pending if chunk.last_command_id not in finished]
+                pending = service.still_pending(pending, done)
                 bar.update(sum(chunk.rows for chunk in done))
                 last_progress = time.monotonic()
             elif not warned and time.monotonic() - last_progress > _STALL_WARNING_SECONDS:
@@ -159,7 +214,31 @@ def _watch(shop_id: str, pending: list[steps.Pending], rows: int) -> None:
                 time.sleep(_POLL_SECONDS)
 
 
-def _print_dry_run(report: steps.DryRun) -> None:
+@dataclass(frozen=True, slots=True)
+class _Timings:
+    started: float
+    checked: float
+    enqueued: float
+    finished: float
+
+
+def _print_summary(summary: service.Summary, rows: int, at: _Timings) -> None:
+    """What this run applied and how long each phase took; exit status 1 if any was rejected."""
+    elapsed = at.finished - at.started
+    click.echo(
+        f"Applied {summary.applied:,} balances ({summary.customers_created:,} customers created), "
+        f"{summary.already_applied:,} already applied before, in {elapsed:,.1f}s "
+        f"({rows / elapsed:,.0f} rows/s): checked in {at.checked - at.started:,.1f}s, "
+        f"enqueued in {at.enqueued - at.checked:,.1f}s, all applied "
+        f"{at.finished - at.enqueued:,.1f}s later."
+    )
+    if summary.rejected:
+        rejected = ", ".join(f"{code} {count:,}" for code, count in summary.rejected.items())
+        click.echo(f"Rejected: {rejected}. `loyalty commands show` explains each one.")
+        sys.exit(1)
+
+
+def _print_dry_run(report: service.DryRun) -> None:
     click.echo("Dry run: nothing was changed. The migration would")
     click.echo(
         f"  create {report.customers_created:,} customers and update {report.customers_updated:,}"

@@ -59,6 +59,18 @@ def account_history(
         }
         click.echo(json.dumps(view, indent=2))
         return
+    _echo_history(shop_id, customer_id, entries, before, limit, page.next_before)
+
+
+def _echo_history(
+    shop_id: str,
+    customer_id: str,
+    entries: list[dict[str, Any]],
+    before: int | None,
+    limit: int,
+    next_before: int | None,
+) -> None:
+    """The page as text, ending with the command that prints the next one."""
     if not entries:
         older = " older than entry " + str(before) if before is not None else ""
         click.echo(f"no ledger entries{older} for customer {customer_id} in shop {shop_id}")
@@ -66,11 +78,11 @@ def account_history(
     click.echo(f"ledger of customer {customer_id} in shop {shop_id}, newest first:")
     for entry in entries:
         _echo_ledger_entry(entry)
-    if page.next_before is not None:
+    if next_before is not None:
         next_page = shlex.join(
             [
                 *("loyalty", "account", "history", shop_id, customer_id),
-                *("--limit", str(limit), "--before", str(page.next_before)),
+                *("--limit", str(limit), "--before", str(next_before)),
             ]
         )
         click.echo(f"more entries: {next_page}")
@@ -131,31 +143,8 @@ def commands_show(shop_id: str, command_id: str, as_json: bool) -> None:
         refused = uow.admin.rejected_messages(shop_id, command_id, REFUSED_ATTEMPTS_SHOWN + 1)
     if stored is None and not refused:
         raise click.ClickException(f"no command {command_id!r} in shop {shop_id!r}")
-    stored_view: dict[str, Any] | None = (
-        None
-        if stored is None
-        else {
-            "command_type": stored.command_type,
-            "status": stored.status,
-            "at": timestamp(stored.created_at),
-            "result": mask(stored.result),
-        }
-    )
-    attempts: list[dict[str, Any]] = [
-        {
-            "id": attempt.id,
-            "command_type": attempt.command_type,
-            "code": attempt.code,
-            "at": timestamp(attempt.created_at),
-            "result": mask(attempt.result),
-            # A cut payload is no longer JSON: its text is shown, masked.
-            "payload": mask(
-                attempt.payload if attempt.payload_truncated else json.loads(attempt.payload)
-            ),
-            "payload_truncated": attempt.payload_truncated,
-        }
-        for attempt in refused[:REFUSED_ATTEMPTS_SHOWN]
-    ]
+    stored_view = None if stored is None else _stored_view(stored)
+    attempts = [_refused_attempt_view(attempt) for attempt in refused[:REFUSED_ATTEMPTS_SHOWN]]
     older_attempts_omitted = len(refused) > REFUSED_ATTEMPTS_SHOWN
     if as_json:
         view = {
@@ -172,6 +161,34 @@ def commands_show(shop_id: str, command_id: str, as_json: bool) -> None:
         click.echo("  never stored: no attempt under this id was valid")
     else:
         _echo_stored(stored_view)
+    _echo_refused_attempts(attempts, older_attempts_omitted)
+
+
+def _stored_view(stored: Any) -> dict[str, Any]:
+    return {
+        "command_type": stored.command_type,
+        "status": stored.status,
+        "at": timestamp(stored.created_at),
+        "result": mask(stored.result),
+    }
+
+
+def _refused_attempt_view(attempt: Any) -> dict[str, Any]:
+    return {
+        "id": attempt.id,
+        "command_type": attempt.command_type,
+        "code": attempt.code,
+        "at": timestamp(attempt.created_at),
+        "result": mask(attempt.result),
+        # A cut payload is no longer JSON: its text is shown, masked.
+        "payload": mask(
+            attempt.payload if attempt.payload_truncated else json.loads(attempt.payload)
+        ),
+        "payload_truncated": attempt.payload_truncated,
+    }
+
+
+def _echo_refused_attempts(attempts: list[dict[str, Any]], older_attempts_omitted: bool) -> None:
     if attempts:
         click.echo("refused attempts under this id, newest first (they did not claim it):")
     for attempt in attempts:

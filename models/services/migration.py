@@ -1,41 +1,29 @@
-"""Migrating a merchant: check the whole file, then enqueue it in bulk chunks on
-``loyalty.migrations`` and watch the workers apply them.
+"""Migrating a merchant: plan a checked file as bulk chunks, publish them, and watch the workers
+apply them; or plan them against the database without changing anything (a dry run).
 
 Nothing is enqueued while any row is bad (unless the caller skips bad rows), so a migration is
 never half-applied by surprise. A chunk is one transaction, so it has been applied once its last
 command has a stored result: progress is watched with indexed lookups, not by counting rows.
+
+Publishing is injected (``SendChunk``): this module knows what a chunk is, not how the CLI gets
+it onto ``loyalty.migrations``.
 """
 
 from __future__ import annotations
 
-import csv
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from models.domain.clock import utc_now
 from models.domain.commands import ADJUST_POINTS, UPSERT_CUSTOMER
-from models.domain.migration import MigrationFile, Row, RowError
-from models.domain.names import ADJUST_POINTS_BULK_TASK, MIGRATIONS_QUEUE
+from models.domain.migration import MigrationFile, Row
 from models.domain.planner import keys_to_read, parse_item, plan_batch
 from models.persistence.batch_store import Outcome
-from workers.app import app
-from workers.db import database
+from models.persistence.unit_of_work import UnitOfWork
 
 _POLL_BATCH = 1000
-
-
-def error_file_path(path: Path) -> Path:
-    return path.with_name(path.name + ".errors.csv")
-
-
-def write_error_file(path: Path, errors: list[RowError]) -> None:
-    with path.open("w", newline="", encoding="utf-8") as out:
-        writer = csv.writer(out)
-        writer.writerow(["line", "field", "reason"])
-        writer.writerows((error.line, error.field, error.reason) for error in errors)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +43,10 @@ class Chunk:
     def describe(self) -> str:
         """What Flower and the logs show instead of the commands (which carry emails, phones)."""
         return f"[<{len(self.items)} commands: lines {self.first_line}-{self.last_line}>]"
+
+
+SendChunk = Callable[[Chunk], None]
+"""Publishes one chunk to the bulk task; results stay in the database, not the result backend."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,39 +77,35 @@ def chunks(
         yield chunk()
 
 
-def enqueue(all_chunks: Iterator[Chunk], on_sent: Callable[[int], None]) -> list[Pending]:
-    """Publish every chunk on one connection. Results stay in the database: the backend would
-    otherwise hold every command's result twice."""
+def enqueue(
+    all_chunks: Iterator[Chunk], send_chunk: SendChunk, on_sent: Callable[[int], None]
+) -> list[Pending]:
+    """Publish every chunk; what is pending is each chunk's last command id and its rows."""
     pending = []
-    with app.producer_or_acquire() as producer:
-        for chunk in all_chunks:
-            app.send_task(
-                ADJUST_POINTS_BULK_TASK,
-                args=[chunk.items],
-                queue=MIGRATIONS_QUEUE,
-                routing_key=MIGRATIONS_QUEUE,
-                ignore_result=True,
-                argsrepr=chunk.describe(),
-                producer=producer,
-                retry=True,
-            )
-            pending.append(Pending(chunk.last_command_id, chunk.rows))
-            on_sent(chunk.rows)
+    for chunk in all_chunks:
+        send_chunk(chunk)
+        pending.append(Pending(chunk.last_command_id, chunk.rows))
+        on_sent(chunk.rows)
     return pending
 
 
-def applied_chunks(shop_id: str, pending: list[Pending]) -> list[Pending]:
+def applied_chunks(uow: UnitOfWork, shop_id: str, pending: list[Pending]) -> list[Pending]:
     """Which of the pending chunks have committed."""
     done: set[str] = set()
-    with database.unit_of_work() as uow:
+    with uow:
         for start in range(0, len(pending), _POLL_BATCH):
             ids = [chunk.last_command_id for chunk in pending[start : start + _POLL_BATCH]]
             done |= uow.batch.stored_command_ids(shop_id, ids)
     return [chunk for chunk in pending if chunk.last_command_id in done]
 
 
-def outcomes(migration: MigrationFile) -> Counter[Outcome]:
-    with database.unit_of_work() as uow:
+def still_pending(pending: list[Pending], done: list[Pending]) -> list[Pending]:
+    finished = {chunk.last_command_id for chunk in done}
+    return [chunk for chunk in pending if chunk.last_command_id not in finished]
+
+
+def outcomes(uow: UnitOfWork, migration: MigrationFile) -> Counter[Outcome]:
+    with uow:
         return uow.batch.outcomes(migration.shop_id, f"{migration.migration_id}-")
 
 
@@ -162,11 +150,11 @@ class DryRun:
     changes: list[str] = field(default_factory=list)
 
 
-def dry_run(all_chunks: Iterator[Chunk], *, sample: int) -> DryRun:
+def dry_run(uow: UnitOfWork, all_chunks: Iterator[Chunk], *, sample: int) -> DryRun:
     report = DryRun()
     for chunk in all_chunks:
         items = [parse_item(item) for item in chunk.items]
-        with database.unit_of_work() as uow:
+        with uow:
             state = uow.batch.read(*keys_to_read(items), lock=False)
         plan = plan_batch(items, state, utc_now())
         for item, result in zip(items, plan.results, strict=True):
