@@ -1,4 +1,5 @@
-"""A TCP proxy on 127.0.0.1 that can cut the line: an outage a test can switch on and off."""
+"""A TCP proxy on 127.0.0.1 that can cut the line (an outage a test can switch on and off) and
+count a client's round trips."""
 
 from __future__ import annotations
 
@@ -9,17 +10,24 @@ import time
 
 
 class TcpProxy:
-    def __init__(self, target_port: int, target_host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, target_port: int, target_host: str = "127.0.0.1", *, reply_delay: float = 0.0
+    ) -> None:
+        """``reply_delay`` holds back every reply of the server: a client that waits for each
+        reply before sending its next request then sends it at least that much later."""
         self._target = (target_host, target_port)
+        self._reply_delay = reply_delay
+        self._last_client_data = 0.0
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._listener.getsockname()[1]
         self._open = threading.Event()
         self._open.set()
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
-        self.reads_from_clients = 0
-        """How many times the proxy read from its clients: a client that waits for each reply
-        before it sends the next request is read at least once per request."""
+        self.client_bursts = 0
+        """How many times a client sent after a silence of half the reply delay: with a reply
+        delay, a client that waits for each reply before its next request sends one burst per
+        request, and a pipeline of requests is one burst however the kernel splits it."""
         threading.Thread(target=self._accept, daemon=True).start()
 
     def cut(self) -> None:
@@ -58,12 +66,20 @@ class TcpProxy:
             threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
             threading.Thread(target=self._pump, args=(upstream, client), daemon=True).start()
 
+    def _count_burst(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last_client_data > self._reply_delay / 2:
+                self.client_bursts += 1
+            self._last_client_data = now
+
     def _pump(self, source: socket.socket, sink: socket.socket, from_client: bool = False) -> None:
         try:
             while data := source.recv(65536):
                 if from_client:
-                    with self._lock:
-                        self.reads_from_clients += 1
+                    self._count_burst()
+                elif self._reply_delay:
+                    time.sleep(self._reply_delay)
                 sink.sendall(data)
         except OSError:
             pass
