@@ -15,9 +15,11 @@ from workers.outbound.providers.postscript import PostscriptProvider
 def test_defaults_point_at_the_real_providers() -> None:
     settings = ProviderSettings.from_environment({})
 
-    assert settings.klaviyo_base_url == "https://a.klaviyo.com"
-    assert settings.omnisend_base_url == "https://api.omnisend.com"
-    assert settings.postscript_base_url == "https://api.postscript.io"
+    assert settings.base_urls == {
+        "klaviyo": "https://a.klaviyo.com",
+        "omnisend": "https://api.omnisend.com",
+        "postscript": "https://api.postscript.io",
+    }
     assert settings.rate_limits == {
         "klaviyo": "75/second;700/minute",
         "omnisend": "400/minute",
@@ -42,9 +44,11 @@ def test_every_setting_can_be_overridden() -> None:
         }
     )
 
-    assert settings.klaviyo_base_url == "http://127.0.0.1:8001"
-    assert settings.omnisend_base_url == "http://127.0.0.1:8002"
-    assert settings.postscript_base_url == "http://127.0.0.1:8003"
+    assert settings.base_urls == {
+        "klaviyo": "http://127.0.0.1:8001",
+        "omnisend": "http://127.0.0.1:8002",
+        "postscript": "http://127.0.0.1:8003",
+    }
     assert settings.rate_limits == {
         "klaviyo": "3/second;60/minute",
         "omnisend": "100/minute",
