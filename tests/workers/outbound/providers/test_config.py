@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import workers.outbound.providers as providers
-from workers.outbound.providers import PROVIDERS, get_provider
+from workers.outbound.providers import CLIENTS, PROVIDERS, get_provider
 from workers.outbound.providers.config import ProviderSettings
 from workers.outbound.providers.klaviyo import KlaviyoProvider
 from workers.outbound.providers.omnisend import OmnisendProvider
@@ -97,6 +97,17 @@ def test_get_provider_builds_each_client_once_from_the_environment(
     assert isinstance(omnisend, OmnisendProvider)
     assert omnisend.base_url == "http://127.0.0.1:9"
     assert omnisend.timeout.read == 2.0
+
+
+def test_the_registry_lists_each_client_under_its_own_name_in_order() -> None:
+    assert PROVIDERS == ("klaviyo", "omnisend", "postscript")
+    assert [CLIENTS[name].name for name in PROVIDERS] == list(PROVIDERS)
+
+
+def test_a_client_missing_from_the_settings_uses_its_own_default_base_url() -> None:
+    omnisend = OmnisendProvider.from_settings(ProviderSettings())
+
+    assert omnisend.base_url == "https://api.omnisend.com"
 
 
 def test_an_unknown_provider_is_refused() -> None:
