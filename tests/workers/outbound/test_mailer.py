@@ -18,9 +18,9 @@ from workers.outbound.mailer import (
     EmailNotSent,
     EmailOutcomeUnknown,
     SmtpSettings,
-    _redacted,
     send_email,
 )
+from workers.outbound.mailer.errors import redacted
 
 USERNAME = "mailer"
 PASSWORD = "pa55-w0rd-never-shown"
@@ -253,7 +253,7 @@ def test_a_server_echoing_the_password_is_redacted() -> None:
     """Belt and braces: whatever a server replies, the password is not repeated."""
     settings = SmtpSettings(password=PASSWORD, username=USERNAME)
 
-    assert _redacted(f"535 {PASSWORD} is wrong", settings) == "535 [redacted] is wrong"
+    assert redacted(f"535 {PASSWORD} is wrong", settings) == "535 [redacted] is wrong"
 
 
 # Possibly delivered: EmailOutcomeUnknown

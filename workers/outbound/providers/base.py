@@ -11,8 +11,8 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Generic, Protocol, TypeVar
+from datetime import datetime
+from typing import Generic, TypeVar
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,66 +77,10 @@ class PermanentProviderError(ProviderError):
 Throttle = Callable[[], None]
 
 
-class Provider(Protocol):
-    name: str  # "klaviyo" | "omnisend" | "postscript"
-
-    def sync(
-        self,
-        api_key: str,
-        state: CustomerState,
-        *,
-        push_profile: bool,
-        event: PointsEvent | None,
-        throttle: Throttle,
-    ) -> str:
-        """Push the profile (when ``push_profile``) and send the event (when given).
-
-        Returns a short outcome for the audit: "synced", or "skipped: <reason>" when the provider
-        has no contact to update and must not create one (Postscript never opts anyone in).
-        Raises TransientProviderError or PermanentProviderError.
-        """
-        ...
-
-
 # ---------------------------------------------------------------------------------------------
-# Helpers the three clients share (added with the clients; nothing above depends on them).
+# Helpers the clients share (added with the clients; nothing above depends on them).
 
 T = TypeVar("T")
-
-
-def as_utc(moment: datetime) -> datetime:
-    """Naive datetimes from the database are UTC; providers need an explicit offset."""
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
-
-
-def iso_utc(moment: datetime) -> str:
-    """``2025-01-01T12:00:00Z``: the form every provider documents and parses."""
-    return as_utc(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def loyalty_properties(state: CustomerState) -> dict[str, object]:
-    """The absolute account state as custom properties; ``None`` means "not set"."""
-    return {
-        "loyalty_points_balance": state.balance,
-        "loyalty_lifetime_points": state.lifetime_points,
-        "loyalty_vip_tier": state.tier,
-        "loyalty_last_activity_at": (
-            iso_utc(state.last_activity_at) if state.last_activity_at is not None else None
-        ),
-        "loyalty_revision": state.revision,
-    }
-
-
-def event_properties(event: PointsEvent) -> dict[str, object]:
-    return {
-        "points": event.points,
-        "new_balance": event.balance_after,
-        "lifetime_points": event.lifetime_after,
-        "vip_tier": event.tier,
-        "reason": event.note,
-    }
 
 
 def redact(text: str, secret: str) -> str:
@@ -144,6 +88,11 @@ def redact(text: str, secret: str) -> str:
     if secret:
         text = text.replace(secret, "***")
     return text
+
+
+def describe_failure(exc: BaseException, secret: str) -> str:
+    """``ConnectError: …``: what went wrong on the way, without the key, kept short."""
+    return f"{type(exc).__name__}: {redact(str(exc), secret)[:300]}"
 
 
 def seconds_from_header(value: object) -> float | None:

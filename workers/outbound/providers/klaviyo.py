@@ -24,16 +24,15 @@ from workers.outbound.providers.base import (
     PerProcess,
     PointsEvent,
     ProviderError,
-    Throttle,
     TransientProviderError,
-    as_utc,
+    describe_failure,
     error_for_status,
-    event_properties,
-    loyalty_properties,
     redact,
     seconds_from_header,
 )
-from workers.outbound.providers.config import ProviderSettings
+from workers.outbound.providers.client import Provider, SyncCall
+from workers.outbound.providers.config import EnvSetting
+from workers.outbound.providers.payloads import as_utc, event_properties, loyalty_properties
 
 METRIC_NAME = "Loyalty Points Adjusted"
 # Each cached SDK client holds a urllib3 pool of keep-alive sockets; keep the busiest shops'.
@@ -49,57 +48,31 @@ class _Session:
     events: Any
 
 
-class KlaviyoProvider:
+class KlaviyoProvider(Provider):
     name = "klaviyo"
+    base_url_setting = EnvSetting("LOYALTY_KLAVIYO_BASE_URL", "https://a.klaviyo.com")
+    rate_limit_setting = EnvSetting("LOYALTY_KLAVIYO_RATE_LIMIT", "75/second;700/minute")
 
-    def __init__(
-        self,
-        base_url: str = ProviderSettings.klaviyo_base_url,
-        *,
-        timeout: float = ProviderSettings.http_timeout,
-        connect_timeout: float | None = None,
-    ) -> None:
-        self.base_url = base_url.rstrip("/")
-        read = float(timeout)
+    def _prepare(self) -> None:
         # The SDK's validator takes floats only: an int timeout is rejected before any request.
-        self.request_timeout = (float(min(connect_timeout or read, read)), read)
+        self.request_timeout = (self.connect_timeout, self.read_timeout)
         self._sessions: PerProcess[OrderedDict[str, _Session]] = PerProcess(OrderedDict)
         self._lock = threading.Lock()
 
-    @classmethod
-    def from_settings(cls, settings: ProviderSettings) -> KlaviyoProvider:
-        return cls(
-            settings.klaviyo_base_url,
-            timeout=settings.http_timeout,
-            connect_timeout=settings.connect_timeout,
-        )
-
-    def sync(
-        self,
-        api_key: str,
-        state: CustomerState,
-        *,
-        push_profile: bool,
-        event: PointsEvent | None,
-        throttle: Throttle,
-    ) -> str:
-        if not push_profile and event is None:
-            return "skipped: nothing to send"
-        session = self._session(api_key)
-        if push_profile:
-            self._call(
-                api_key, throttle, session.profiles.create_or_update_profile, profile_body(state)
-            )
-        if event is not None:
-            self._call(api_key, throttle, session.events.create_event, event_body(state, event))
+    def push(self, call: SyncCall) -> str:
+        session = self._session(call.api_key)
+        if call.push_profile:
+            self._call(call, session.profiles.create_or_update_profile, profile_body(call.state))
+        if call.event is not None:
+            self._call(call, session.events.create_event, event_body(call.state, call.event))
         return "synced"
 
-    def _call(self, api_key: str, throttle: Throttle, operation: Any, body: dict[str, Any]) -> None:
-        throttle()
+    def _call(self, call: SyncCall, operation: Any, body: dict[str, Any]) -> None:
+        call.throttle()
         try:
             operation(body, _request_timeout=self.request_timeout)
         except Exception as exc:
-            error = classify(exc, api_key)
+            error = classify(exc, call.api_key)
             if error is None:
                 raise
             # "from None": the SDK's exceptions carry request objects we have no reason to keep.
@@ -192,9 +165,7 @@ def classify(exc: Exception, api_key: str) -> ProviderError | None:
     if isinstance(exc, urllib3.exceptions.LocationValueError):
         return PermanentProviderError("klaviyo base URL is not a valid URL")
     if isinstance(exc, urllib3.exceptions.HTTPError):
-        return TransientProviderError(
-            f"klaviyo request failed: {type(exc).__name__}: {redact(str(exc), api_key)[:300]}"
-        )
+        return TransientProviderError(f"klaviyo request failed: {describe_failure(exc, api_key)}")
     if isinstance(exc, pydantic.ValidationError):
         fields = ", ".join(".".join(map(str, error["loc"])) for error in exc.errors())
         return PermanentProviderError(f"klaviyo rejected the payload locally: {fields}")

@@ -18,18 +18,16 @@ from typing import Any, ClassVar
 
 import httpx
 
-from workers.outbound.providers.base import (
-    CustomerState,
-    PointsEvent,
-    Throttle,
-    error_for_status,
+from workers.outbound.providers.base import PointsEvent, seconds_from_header
+from workers.outbound.providers.client import SyncCall
+from workers.outbound.providers.config import EnvSetting
+from workers.outbound.providers.http import HttpProvider, json_object
+from workers.outbound.providers.payloads import (
     event_properties,
     iso_utc,
-    loyalty_properties,
-    redact,
-    seconds_from_header,
+    loyalty_properties_without_nulls,
+    without_nulls,
 )
-from workers.outbound.providers.http import HttpProvider
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +37,8 @@ EVENT_NAME = "loyalty points adjusted"
 
 class OmnisendProvider(HttpProvider):
     name = "omnisend"
+    base_url_setting = EnvSetting("LOYALTY_OMNISEND_BASE_URL", "https://api.omnisend.com")
+    rate_limit_setting = EnvSetting("LOYALTY_OMNISEND_RATE_LIMIT", "400/minute")
     default_headers: ClassVar[dict[str, str]] = {
         "Omnisend-Version": API_VERSION,
         "Accept": "application/json",
@@ -47,68 +47,41 @@ class OmnisendProvider(HttpProvider):
     def authorization(self, api_key: str) -> dict[str, str]:
         return {"Authorization": f"Omnisend-API-Key {api_key}"}
 
-    def sync(
-        self,
-        api_key: str,
-        state: CustomerState,
-        *,
-        push_profile: bool,
-        event: PointsEvent | None,
-        throttle: Throttle,
-    ) -> str:
-        if not push_profile and event is None:
-            return "skipped: nothing to send"
+    def error_detail(self, response: httpx.Response) -> str:
+        return problem_detail(response)
+
+    def retry_after(self, response: httpx.Response) -> float | None:
+        return retry_after(response)
+
+    def push(self, call: SyncCall) -> str:
+        state = call.state
         if not state.email:
             return "skipped: no email"
         email = state.email  # exactly as stored: Omnisend matches identifiers case-sensitively
-        contact = self._find_contact(api_key, throttle, email)
+        contact = self._find_contact(call, email)
         if contact is None:
             log.info("omnisend: no contact for customer %s; not creating one", state.customer_id)
             return "skipped: no omnisend contact"
-        wanted = custom_properties(state)
+        # Omnisend custom properties take no null: "" clears a lost tier.
+        wanted = loyalty_properties_without_nulls(state)
         held = contact.get("customProperties") or {}
-        changed = push_profile and any(held.get(name) != value for name, value in wanted.items())
+        changed = call.push_profile and any(
+            held.get(name) != value for name, value in wanted.items()
+        )
         if changed:
             path = f"/api/contacts/{contact['id']}"
-            self._send(api_key, throttle, "PATCH", path, json={"customProperties": wanted})
-        if event is not None:
-            self._send(api_key, throttle, "POST", "/api/events", json=event_body(email, event))
-        return "synced" if changed or event is not None else "skipped: omnisend already current"
+            self.send(call, "PATCH", path, json={"customProperties": wanted})
+        if call.event is not None:
+            self.send(call, "POST", "/api/events", json=event_body(email, call.event))
+        elif not changed:
+            return "skipped: omnisend already current"
+        return "synced"
 
-    def _find_contact(self, api_key: str, throttle: Throttle, email: str) -> dict[str, Any] | None:
-        body = self._send(api_key, throttle, "GET", "/api/contacts", params={"email": email}).json()
+    def _find_contact(self, call: SyncCall, email: str) -> dict[str, Any] | None:
+        body = self.send(call, "GET", "/api/contacts", params={"email": email}).json()
         contacts = body.get("contacts") if isinstance(body, dict) else None
         found = (c for c in contacts or [] if isinstance(c, dict) and c.get("email") == email)
         return next(found, None)
-
-    def _send(
-        self,
-        api_key: str,
-        throttle: Throttle,
-        method: str,
-        path: str,
-        *,
-        params: dict[str, str] | None = None,
-        json: dict[str, Any] | None = None,
-    ) -> httpx.Response:
-        response = self.request(api_key, throttle, method, path, params=params, json=json)
-        if response.is_success:
-            return response
-        raise error_for_status(
-            "omnisend",
-            response.status_code,
-            redact(problem_detail(response), api_key),
-            retry_after=retry_after(response),
-        )
-
-
-def custom_properties(state: CustomerState) -> dict[str, object]:
-    """Omnisend custom properties take no null: an absent tier is sent as "" so a lost tier is
-    cleared, and a last-activity time that never existed is left out."""
-    properties = loyalty_properties(state)
-    if properties["loyalty_vip_tier"] is None:
-        properties["loyalty_vip_tier"] = ""
-    return {name: value for name, value in properties.items() if value is not None}
 
 
 def event_body(email: str, event: PointsEvent) -> dict[str, Any]:
@@ -118,20 +91,15 @@ def event_body(email: str, event: PointsEvent) -> dict[str, Any]:
         "eventID": str(uuid.UUID(event.transaction_id)),
         "eventTime": iso_utc(event.occurred_at),
         "contact": {"email": email},
-        "properties": {
-            name: value for name, value in event_properties(event).items() if value is not None
-        },
+        "properties": without_nulls(event_properties(event)),
     }
 
 
 def retry_after(response: httpx.Response) -> float | None:
     """The 2026-03-15 API puts the wait in the problem body; older answers use headers."""
     if response.status_code == 429:
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if isinstance(body, dict):
+        body = json_object(response)
+        if body is not None:
             from_body = seconds_from_header(body.get("retryAfter"))
             if from_body is not None:
                 return from_body
@@ -145,11 +113,8 @@ def retry_after(response: httpx.Response) -> float | None:
 
 def problem_detail(response: httpx.Response) -> str:
     """RFC 9457 problem bodies: ``title``, ``detail`` and, on 400, per-field ``errors``."""
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:300]
-    if not isinstance(body, dict):
+    body = json_object(response)
+    if body is None:
         return response.text[:300]
     parts = [str(body[key]) for key in ("title", "detail") if body.get(key)]
     errors = body.get("errors")

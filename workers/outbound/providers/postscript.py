@@ -2,6 +2,7 @@
 
 Postscript has no update-by-phone: the subscriber is looked up (phone first, then email) and
 patched by id. Creating a subscriber is an SMS opt-in, so a customer without one is skipped.
+Postscript sends no Retry-After on 429 (nor anywhere): the task backs off on its own.
 """
 
 from __future__ import annotations
@@ -11,18 +12,16 @@ from typing import Any
 
 import httpx
 
-from workers.outbound.providers.base import (
-    CustomerState,
-    PointsEvent,
-    Throttle,
-    TransientProviderError,
+from workers.outbound.providers.base import CustomerState, PointsEvent, TransientProviderError
+from workers.outbound.providers.client import SyncCall
+from workers.outbound.providers.config import EnvSetting
+from workers.outbound.providers.http import HttpProvider, json_object
+from workers.outbound.providers.payloads import (
     as_utc,
-    error_for_status,
     event_properties,
-    loyalty_properties,
-    redact,
+    loyalty_properties_without_nulls,
+    without_nulls,
 )
-from workers.outbound.providers.http import HttpProvider
 
 log = logging.getLogger(__name__)
 
@@ -32,53 +31,37 @@ OCCURRED_AT_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 
 class PostscriptProvider(HttpProvider):
     name = "postscript"
+    base_url_setting = EnvSetting("LOYALTY_POSTSCRIPT_BASE_URL", "https://api.postscript.io")
+    rate_limit_setting = EnvSetting("LOYALTY_POSTSCRIPT_RATE_LIMIT", "15/second")
 
     def authorization(self, api_key: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {api_key}"}
 
-    def sync(
-        self,
-        api_key: str,
-        state: CustomerState,
-        *,
-        push_profile: bool,
-        event: PointsEvent | None,
-        throttle: Throttle,
-    ) -> str:
-        if not push_profile and event is None:
-            return "skipped: nothing to send"
+    def error_detail(self, response: httpx.Response) -> str:
+        return error_detail(response)
+
+    def push(self, call: SyncCall) -> str:
+        state = call.state
         if not state.phone and not state.email:
             return "skipped: no phone or email"
-        subscriber_id = self._find_subscriber(api_key, state, throttle)
+        subscriber_id = self._find_subscriber(call)
         if subscriber_id is None:
             log.info(
                 "postscript: no subscriber for customer %s; not opting one in", state.customer_id
             )
             return "skipped: no postscript subscriber"
-        if push_profile:
-            self._send(
-                api_key,
-                throttle,
-                "PATCH",
-                f"/api/v2/subscribers/{subscriber_id}",
-                json={"properties": subscriber_properties(state)},
-            )
-        if event is not None:
-            self._send(
-                api_key, throttle, "POST", "/api/v2/events", json=event_body(subscriber_id, event)
-            )
+        if call.push_profile:
+            # Postscript values are strings, integers and dates: "" clears a lost tier.
+            properties = loyalty_properties_without_nulls(state)
+            path = f"/api/v2/subscribers/{subscriber_id}"
+            self.send(call, "PATCH", path, json={"properties": properties})
+        if call.event is not None:
+            self.send(call, "POST", "/api/v2/events", json=event_body(subscriber_id, call.event))
         return "synced"
 
-    def _find_subscriber(
-        self, api_key: str, state: CustomerState, throttle: Throttle
-    ) -> str | None:
-        lookups = []
-        if state.phone:
-            lookups.append({"phone_number__eq": state.phone})
-        if state.email:
-            lookups.append({"email__eq": state.email.strip()})
-        for params in lookups:
-            response = self._send(api_key, throttle, "GET", "/api/v2/subscribers", params=params)
+    def _find_subscriber(self, call: SyncCall) -> str | None:
+        for params in subscriber_lookups(call.state):
+            response = self.send(call, "GET", "/api/v2/subscribers", params=params)
             try:
                 subscribers = response.json()["subscribers"]
                 if subscribers:
@@ -90,32 +73,15 @@ class PostscriptProvider(HttpProvider):
                 ) from None
         return None
 
-    def _send(
-        self,
-        api_key: str,
-        throttle: Throttle,
-        method: str,
-        path: str,
-        *,
-        params: dict[str, str] | None = None,
-        json: dict[str, Any] | None = None,
-    ) -> httpx.Response:
-        response = self.request(api_key, throttle, method, path, params=params, json=json)
-        if response.is_success:
-            return response
-        # Postscript sends no Retry-After on 429 (nor anywhere): the task backs off on its own.
-        raise error_for_status(
-            "postscript", response.status_code, redact(error_detail(response), api_key)
-        )
 
-
-def subscriber_properties(state: CustomerState) -> dict[str, object]:
-    """Postscript values are strings, integers and dates: "" clears a lost tier, and a
-    last-activity time that never existed is left out."""
-    properties = loyalty_properties(state)
-    if properties["loyalty_vip_tier"] is None:
-        properties["loyalty_vip_tier"] = ""
-    return {name: value for name, value in properties.items() if value is not None}
+def subscriber_lookups(state: CustomerState) -> list[dict[str, str]]:
+    """Phone first, then email: the queries that may find the customer's subscriber."""
+    lookups = []
+    if state.phone:
+        lookups.append({"phone_number__eq": state.phone})
+    if state.email:
+        lookups.append({"email__eq": state.email.strip()})
+    return lookups
 
 
 def event_body(subscriber_id: str, event: PointsEvent) -> dict[str, Any]:
@@ -124,19 +90,14 @@ def event_body(subscriber_id: str, event: PointsEvent) -> dict[str, Any]:
         "subscriber_id": subscriber_id,
         "occurred_at": as_utc(event.occurred_at).strftime(OCCURRED_AT_FORMAT),
         "external_id": event.transaction_id,
-        "properties": {
-            name: value for name, value in event_properties(event).items() if value is not None
-        },
+        "properties": without_nulls(event_properties(event)),
     }
 
 
 def error_detail(response: httpx.Response) -> str:
     """``{error_code, error_message}`` mostly; some 400s use ``errors: [{msg}]``."""
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:300]
-    if not isinstance(body, dict):
+    body = json_object(response)
+    if body is None:
         return response.text[:300]
     if body.get("error_message"):
         return f"{body['error_message']} (error_code {body.get('error_code')})"

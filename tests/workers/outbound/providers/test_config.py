@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import workers.outbound.providers as providers
-from workers.outbound.providers import PROVIDERS, get_provider
+from workers.outbound.providers import CLIENTS, PROVIDERS, get_provider
 from workers.outbound.providers.config import ProviderSettings
 from workers.outbound.providers.klaviyo import KlaviyoProvider
 from workers.outbound.providers.omnisend import OmnisendProvider
@@ -15,9 +15,11 @@ from workers.outbound.providers.postscript import PostscriptProvider
 def test_defaults_point_at_the_real_providers() -> None:
     settings = ProviderSettings.from_environment({})
 
-    assert settings.klaviyo_base_url == "https://a.klaviyo.com"
-    assert settings.omnisend_base_url == "https://api.omnisend.com"
-    assert settings.postscript_base_url == "https://api.postscript.io"
+    assert settings.base_urls == {
+        "klaviyo": "https://a.klaviyo.com",
+        "omnisend": "https://api.omnisend.com",
+        "postscript": "https://api.postscript.io",
+    }
     assert settings.rate_limits == {
         "klaviyo": "75/second;700/minute",
         "omnisend": "400/minute",
@@ -42,9 +44,11 @@ def test_every_setting_can_be_overridden() -> None:
         }
     )
 
-    assert settings.klaviyo_base_url == "http://127.0.0.1:8001"
-    assert settings.omnisend_base_url == "http://127.0.0.1:8002"
-    assert settings.postscript_base_url == "http://127.0.0.1:8003"
+    assert settings.base_urls == {
+        "klaviyo": "http://127.0.0.1:8001",
+        "omnisend": "http://127.0.0.1:8002",
+        "postscript": "http://127.0.0.1:8003",
+    }
     assert settings.rate_limits == {
         "klaviyo": "3/second;60/minute",
         "omnisend": "100/minute",
@@ -93,6 +97,17 @@ def test_get_provider_builds_each_client_once_from_the_environment(
     assert isinstance(omnisend, OmnisendProvider)
     assert omnisend.base_url == "http://127.0.0.1:9"
     assert omnisend.timeout.read == 2.0
+
+
+def test_the_registry_lists_each_client_under_its_own_name_in_order() -> None:
+    assert PROVIDERS == ("klaviyo", "omnisend", "postscript")
+    assert [CLIENTS[name].name for name in PROVIDERS] == list(PROVIDERS)
+
+
+def test_a_client_missing_from_the_settings_uses_its_own_default_base_url() -> None:
+    omnisend = OmnisendProvider.from_settings(ProviderSettings())
+
+    assert omnisend.base_url == "https://api.omnisend.com"
 
 
 def test_an_unknown_provider_is_refused() -> None:

@@ -54,7 +54,7 @@ def fake(server: FakeKlaviyo) -> FakeKlaviyo:
 @pytest.fixture
 def klaviyo(fake: FakeKlaviyo) -> Iterator[KlaviyoProvider]:
     provider = KlaviyoProvider.from_settings(
-        ProviderSettings(klaviyo_base_url=fake.base_url, http_timeout=0.5)
+        ProviderSettings(base_urls={"klaviyo": fake.base_url}, http_timeout=0.5)
     )
     yield provider
     provider.close()

@@ -43,7 +43,7 @@ def fake(server: FakeOmnisend) -> FakeOmnisend:
 @pytest.fixture
 def omnisend(fake: FakeOmnisend) -> Iterator[OmnisendProvider]:
     provider = OmnisendProvider.from_settings(
-        ProviderSettings(omnisend_base_url=fake.base_url, http_timeout=0.5)
+        ProviderSettings(base_urls={"omnisend": fake.base_url}, http_timeout=0.5)
     )
     yield provider
     provider.close()

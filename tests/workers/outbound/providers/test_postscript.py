@@ -47,7 +47,7 @@ def fake(server: FakePostscript) -> FakePostscript:
 @pytest.fixture
 def postscript(fake: FakePostscript) -> Iterator[PostscriptProvider]:
     provider = PostscriptProvider.from_settings(
-        ProviderSettings(postscript_base_url=fake.base_url, http_timeout=0.5)
+        ProviderSettings(base_urls={"postscript": fake.base_url}, http_timeout=0.5)
     )
     yield provider
     provider.close()

@@ -1,0 +1,58 @@
+"""The account and the adjustment as every provider's payloads carry them: UTC times and the
+loyalty properties, with or without nulls depending on what the provider accepts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from workers.outbound.providers.base import CustomerState, PointsEvent
+
+
+def as_utc(moment: datetime) -> datetime:
+    """Naive datetimes from the database are UTC; providers need an explicit offset."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def iso_utc(moment: datetime) -> str:
+    """``2025-01-01T12:00:00Z``: the form every provider documents and parses."""
+    return as_utc(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def loyalty_properties(state: CustomerState) -> dict[str, object]:
+    """The absolute account state as custom properties; ``None`` means "not set"."""
+    return {
+        "loyalty_points_balance": state.balance,
+        "loyalty_lifetime_points": state.lifetime_points,
+        "loyalty_vip_tier": state.tier,
+        "loyalty_last_activity_at": (
+            iso_utc(state.last_activity_at) if state.last_activity_at is not None else None
+        ),
+        "loyalty_revision": state.revision,
+    }
+
+
+def loyalty_properties_without_nulls(state: CustomerState) -> dict[str, object]:
+    """For providers whose properties take no null (Omnisend: none at all; Postscript: strings,
+    integers and dates): "" clears a lost tier, and a last-activity time that never existed is
+    left out."""
+    properties = loyalty_properties(state)
+    if properties["loyalty_vip_tier"] is None:
+        properties["loyalty_vip_tier"] = ""
+    return without_nulls(properties)
+
+
+def event_properties(event: PointsEvent) -> dict[str, object]:
+    return {
+        "points": event.points,
+        "new_balance": event.balance_after,
+        "lifetime_points": event.lifetime_after,
+        "vip_tier": event.tier,
+        "reason": event.note,
+    }
+
+
+def without_nulls(properties: dict[str, object]) -> dict[str, object]:
+    """The properties that have a value: an unset one is left out rather than sent as null."""
+    return {name: value for name, value in properties.items() if value is not None}
