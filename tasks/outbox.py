@@ -11,20 +11,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import Any
 
 from celery import Celery, Task
 
 from models.domain.side_effects import RELAY_OUTBOX, OutboxEntry, is_sync
-from models.services.command_engine import utc_now
+from models.services import outbox
 from workers.app import app
 from workers.db import database
 from workers.settings import SideEffectSettings
 
 log = logging.getLogger(__name__)
-
-RELAY_BATCH = 500
 
 # The committing worker tries briefly; the relay is the guarantee, so there is no point in
 # holding a command's worker for long while the broker is away.
@@ -44,10 +41,7 @@ def dispatch(entries: Sequence[OutboxEntry], *, celery: Celery | None = None) ->
         log.warning("outbox %s maybe not published; the relay will see to it", ids, exc_info=True)
         return
     try:
-        with database.unit_of_work() as uow:
-            # Losing this mark only means one more, harmless, publish by the relay.
-            uow.side_effects.mark_dispatched(ids, utc_now(), wait_for_flush=False)
-            uow.commit()
+        outbox.note_dispatched(database.unit_of_work, ids)
     except Exception:
         log.warning("outbox %s published but not marked", ids, exc_info=True)
 
@@ -74,24 +68,11 @@ def _publish(
 @app.task(name=RELAY_OUTBOX, bind=True, typing=False, ignore_result=True, acks_late=True)
 def relay_outbox(self: Task[Any, Any]) -> int:
     """Publish every outbox row that is owed and not in flight; returns how many."""
-    settings = SideEffectSettings.from_environment()
-    relayed = 0
-    while True:
-        with database.unit_of_work() as uow:
-            now = utc_now()
-            claimed = uow.side_effects.claim_for_relay(
-                now,
-                grace=timedelta(seconds=settings.dispatch_grace),
-                sync_delay=timedelta(seconds=settings.sync_delay),
-                redispatch_after=timedelta(seconds=settings.redispatch_after),
-                limit=RELAY_BATCH,
-            )
-            _publish(app, claimed)
-            uow.side_effects.mark_dispatched([entry.id for entry in claimed], now)
-            uow.commit()
-        relayed += len(claimed)
-        if len(claimed) < RELAY_BATCH:
-            break
+    relayed = outbox.relay_due(
+        database.unit_of_work,
+        lambda claimed: _publish(app, claimed),
+        SideEffectSettings.from_environment(),
+    )
     if relayed:
         log.info("relayed %d outbox rows", relayed)
     return relayed

@@ -32,7 +32,7 @@ def shop(committed: Database) -> str:
     shop_id = f"outbox-{uuid.uuid4().hex[:8]}"
     create_shop(committed.unit_of_work(), shop_id)
     with committed.unit_of_work() as uow:
-        uow.admin.set_tier(shop_id, "Gold", 100_000)
+        uow.tiers.set(shop_id, "Gold", 100_000)
         uow.commit()
     create_customer(committed.unit_of_work(), shop_id, "ada", email="ada@example.com")
     return shop_id
@@ -58,7 +58,7 @@ def test_a_rolled_back_transaction_owes_nothing(committed: Database, shop: str) 
     uow = committed.unit_of_work()
     with uow:
         uow.owe(
-            uow.store.owe(
+            uow.outbox.owe(
                 ["loyalty.recalculate_tier"],
                 shop_id=shop,
                 account_id=None,
@@ -164,7 +164,7 @@ def test_two_relays_never_claim_the_same_row(committed: Database, shop: str) -> 
 
     def relay(index: int) -> None:
         with committed.unit_of_work() as uow:
-            claimed[index] = uow.side_effects.claim_for_relay(
+            claimed[index] = uow.outbox.claim_for_relay(
                 datetime.now(UTC) + timedelta(minutes=1),
                 grace=timedelta(0),
                 sync_delay=timedelta(0),
@@ -198,7 +198,7 @@ def owe(committed: Database, shop: str, task_name: str) -> OutboxEntry:
     uow = committed.unit_of_work()
     with uow:
         uow.owe(
-            uow.store.owe(
+            uow.outbox.owe(
                 [task_name],
                 shop_id=shop,
                 account_id=None,

@@ -25,7 +25,7 @@ def sender_address(value: str | None) -> str | None:
 
 
 def _require_shop(uow: UnitOfWork, shop_id: str) -> None:
-    if not uow.store.shop_exists(shop_id):
+    if not uow.shops.exists(shop_id):
         raise click.ClickException(f"shop {shop_id!r} not found")
 
 
@@ -36,7 +36,7 @@ def tier() -> None:
 
 def _recalculate_shop_afterwards(uow: UnitOfWork, shop_id: str) -> None:
     uow.owe(
-        uow.store.owe(
+        uow.outbox.owe(
             [RECALCULATE_SHOP_TIERS],
             shop_id=shop_id,
             account_id=None,
@@ -60,7 +60,7 @@ def tier_set(shop_id: str, name: str, threshold: int) -> None:
     uow = database.unit_of_work()
     with uow:
         _require_shop(uow, shop_id)
-        created = uow.admin.set_tier(shop_id, name, threshold)
+        created = uow.tiers.set(shop_id, name, threshold)
         _recalculate_shop_afterwards(uow, shop_id)
         uow.commit()
     dispatch(uow.take_dispatchable())
@@ -75,7 +75,7 @@ def tier_delete(shop_id: str, name: str) -> None:
     uow = database.unit_of_work()
     with uow:
         _require_shop(uow, shop_id)
-        if not uow.admin.delete_tier(shop_id, name):
+        if not uow.tiers.delete(shop_id, name):
             raise click.ClickException(f"no tier {name!r} in shop {shop_id!r}")
         _recalculate_shop_afterwards(uow, shop_id)
         uow.commit()
@@ -89,7 +89,7 @@ def tier_list(shop_id: str) -> None:
     """The shop's tiers, lowest first, with how many accounts hold each."""
     with database.unit_of_work() as uow:
         _require_shop(uow, shop_id)
-        rows = uow.admin.list_tiers(shop_id)
+        rows = uow.tiers.with_members(shop_id)
     if not rows:
         click.echo(f"shop {shop_id} has no tiers")
     for row in rows:
@@ -126,7 +126,7 @@ def integration_enable(shop_id: str, provider: str, api_key: str) -> None:
         raise click.ClickException(str(error)) from None
     with database.unit_of_work() as uow:
         _require_shop(uow, shop_id)
-        uow.admin.enable_integration(shop_id, provider, encrypted, key_hint(api_key), utc_now())
+        uow.integrations.enable(shop_id, provider, encrypted, key_hint(api_key), utc_now())
         uow.commit()
     click.echo(f"{provider} enabled for shop {shop_id} (key {key_hint(api_key)})")
 
@@ -138,7 +138,7 @@ def integration_disable(shop_id: str, provider: str) -> None:
     """Stop syncing SHOP_ID to PROVIDER (its key is kept; enable again to resume)."""
     with database.unit_of_work() as uow:
         _require_shop(uow, shop_id)
-        if not uow.admin.disable_integration(shop_id, provider, utc_now()):
+        if not uow.integrations.disable(shop_id, provider, utc_now()):
             raise click.ClickException(f"{provider} was never enabled for shop {shop_id!r}")
         uow.commit()
     click.echo(f"{provider} disabled for shop {shop_id}")
@@ -150,7 +150,7 @@ def integration_list(shop_id: str) -> None:
     """The shop's integrations, keys masked."""
     with database.unit_of_work() as uow:
         _require_shop(uow, shop_id)
-        rows = uow.admin.list_integrations(shop_id)
+        rows = uow.integrations.for_shop(shop_id)
     if not rows:
         click.echo(f"shop {shop_id} has no integrations")
     for row in rows:
@@ -169,7 +169,7 @@ def dead_letters() -> None:
 def dead_letters_list(include_replayed: bool, limit: int) -> None:
     """Dead letters, oldest first."""
     with database.unit_of_work() as uow:
-        rows = uow.side_effects.list_dead_letters(include_replayed=include_replayed, limit=limit)
+        rows = uow.outbox.list_dead_letters(include_replayed=include_replayed, limit=limit)
     if not rows:
         click.echo("no dead letters")
     for row in rows:
@@ -190,7 +190,7 @@ def dead_letters_replay(dead_letter_ids: tuple[int, ...], replay_all: bool) -> N
         raise click.UsageError("give dead letter ids or --all (not both)")
     uow = database.unit_of_work()
     with uow:
-        reopened = uow.side_effects.replay_dead_letters(
+        reopened = uow.outbox.replay_dead_letters(
             None if replay_all else list(dead_letter_ids), utc_now()
         )
         uow.owe(reopened)

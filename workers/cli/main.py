@@ -56,7 +56,7 @@ _email_from_option = click.option(
 def shop_create(shop_id: str, name: str | None, email_from: str | None) -> None:
     """Create the shop SHOP_ID; customers and adjustments are scoped by it."""
     with database.unit_of_work() as uow:
-        created = uow.store.create_shop(shop_id, name, email_from)
+        created = uow.shops.create(shop_id, name, email_from)
         uow.commit()
     click.echo(f"shop {shop_id} {'created' if created else 'already exists'}")
 
@@ -69,12 +69,12 @@ def shop_update(shop_id: str, name: str | None, email_from: str | None) -> None:
     """Change the shop's name or email sender."""
     changes = {"name": name, "email_from": email_from}
     with database.unit_of_work() as uow:
-        found = uow.admin.update_shop(
+        found = uow.shops.update(
             shop_id, {key: value for key, value in changes.items() if value is not None}
         )
         if not found:
             raise click.ClickException(f"shop {shop_id!r} not found")
-        shown = uow.admin.shop(shop_id)
+        shown = uow.shops.get(shop_id)
         uow.commit()
     click.echo(f"shop {shop_id}: name {shown.name!r}, emails from {shown.email_from!r}")
 
@@ -225,10 +225,10 @@ def account() -> None:
 def account_show(shop_id: str, customer_id: str, entries: int, as_json: bool) -> None:
     """Balance, tier, revision and the latest ledger entries of a customer."""
     with database.unit_of_work() as uow:
-        row = uow.store.account_summary(shop_id, customer_id)
+        row = uow.accounts.summary(shop_id, customer_id)
         if row is None:
             raise click.ClickException(f"no customer {customer_id!r} in shop {shop_id!r}")
-        ledger = uow.store.recent_ledger(row.id, entries)
+        ledger = uow.ledger.recent(row.id, entries)
     view = {
         "shop_id": shop_id,
         "customer_id": customer_id,

@@ -19,7 +19,7 @@ from celeryconfig import MIGRATIONS_QUEUE
 from models.domain.commands import ADJUST_POINTS, UPSERT_CUSTOMER
 from models.domain.migration import MigrationFile, Row, RowError
 from models.domain.planner import keys_to_read, parse_item, plan_batch
-from models.persistence.batch_store import Outcome
+from models.persistence.command_log import Outcome
 from models.services.command_engine import utc_now
 from tasks.bulk import ADJUST_POINTS_BULK
 from workers.app import app
@@ -113,13 +113,13 @@ def applied_chunks(shop_id: str, pending: list[Pending]) -> list[Pending]:
     with database.unit_of_work() as uow:
         for start in range(0, len(pending), _POLL_BATCH):
             ids = [chunk.last_command_id for chunk in pending[start : start + _POLL_BATCH]]
-            done |= uow.batch.stored_command_ids(shop_id, ids)
+            done |= uow.command_log.stored_command_ids(shop_id, ids)
     return [chunk for chunk in pending if chunk.last_command_id in done]
 
 
 def outcomes(migration: MigrationFile) -> Counter[Outcome]:
     with database.unit_of_work() as uow:
-        return uow.batch.outcomes(migration.shop_id, f"{migration.migration_id}-")
+        return uow.command_log.outcomes(migration.shop_id, f"{migration.migration_id}-")
 
 
 @dataclass
@@ -168,7 +168,7 @@ def dry_run(all_chunks: Iterator[Chunk], *, sample: int) -> DryRun:
     for chunk in all_chunks:
         items = [parse_item(item) for item in chunk.items]
         with database.unit_of_work() as uow:
-            state = uow.batch.read(*keys_to_read(items), lock=False)
+            state = uow.batches.read(*keys_to_read(items), lock=False)
         plan = plan_batch(items, state, utc_now())
         for item, result in zip(items, plan.results, strict=True):
             command = item.command
