@@ -4,9 +4,8 @@ the relay when that publish never happened. Committed data, each test in its own
 from __future__ import annotations
 
 import json
-import threading
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -52,25 +51,6 @@ def queued_outbox_ids(queue: str) -> list[int]:
     with redis.Redis.from_url(environment.BROKER_URL) as connection:
         messages = connection.lrange(queue, 0, -1)
     return [json.loads(json.loads(m)["headers"]["argsrepr"].strip("(),[]")) for m in messages]
-
-
-def test_a_rolled_back_transaction_owes_nothing(committed: Database, shop: str) -> None:
-    uow = committed.unit_of_work()
-    with uow:
-        uow.owe(
-            uow.outbox.owe(
-                ["loyalty.recalculate_tier"],
-                shop_id=shop,
-                account_id=None,
-                transaction_id=None,
-                revision=None,
-                now=datetime.now(UTC),
-            )
-        )
-        # no commit: leaving the block rolls back
-
-    assert uow.take_dispatchable() == []
-    assert rows(committed, shop) == []
 
 
 def test_a_committed_adjustment_is_dispatched_and_marked(committed: Database, shop: str) -> None:
@@ -146,46 +126,6 @@ def test_fresh_rows_are_left_to_the_committing_worker(committed: Database, shop:
     relay_outbox()  # default grace: 10 s
 
     assert [row.dispatched_at for row in rows(committed, shop)] == [None, None]
-
-
-def test_two_relays_never_claim_the_same_row(committed: Database, shop: str) -> None:
-    with committed.engine.begin() as connection:  # rows other tests left pending: not ours
-        connection.execute(
-            update(outbox)
-            .where(outbox.c.shop_id != shop, outbox.c.completed_at.is_(None))
-            .values(completed_at=datetime.now(UTC), outcome="set aside by the relay test")
-        )
-    for amount in range(1, 11):
-        command_engine.adjust_points(
-            committed.unit_of_work(), adjustment(shop, "ada", adjustment=amount)
-        )
-    claimed: list[list[OutboxEntry]] = [[], []]
-    both_claimed = threading.Barrier(2)
-
-    def relay(index: int) -> None:
-        with committed.unit_of_work() as uow:
-            claimed[index] = uow.outbox.claim_for_relay(
-                datetime.now(UTC) + timedelta(minutes=1),
-                grace=timedelta(0),
-                sync_delay=timedelta(0),
-                redispatch_after=timedelta(hours=1),
-                limit=12,
-            )
-            both_claimed.wait()  # hold the locks until the other has claimed too
-
-    threads = [threading.Thread(target=relay, args=(i,)) for i in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    ours = {row.id for row in rows(committed, shop)}
-    first, second = ({e.id for e in batch} & ours for batch in claimed)
-    assert len(ours) == 20
-    assert first.isdisjoint(second)
-    assert len(first | second) == 20
-    assert first
-    assert second
 
 
 def empty_queue(queue: str) -> None:
