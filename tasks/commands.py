@@ -20,7 +20,6 @@ from typing import Any, TypeVar
 from celery import Celery, Task
 from celery.exceptions import Reject, SoftTimeLimitExceeded
 from celery_batches import SimpleRequest
-from sqlalchemy.exc import InterfaceError, OperationalError
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -34,6 +33,7 @@ from models.domain.clock import utc_now
 from models.domain.commands import ADJUST_POINTS, UPSERT_CUSTOMER, InvalidCommand, salvage_key
 from models.domain.planner import ParsedItem, parse_command_of
 from models.domain.results import FAILED
+from models.persistence.faults import INFRASTRUCTURE_FAULTS
 from models.persistence.unit_of_work import UnitOfWork
 from models.services import command_engine
 from models.services.command_engine import reject_invalid
@@ -73,8 +73,6 @@ LIVE_COMMAND_OPTIONS: dict[str, Any] = COMMAND_TASK_OPTIONS | {
 }
 """The live commands share the adjust-points task's buffer (see ``tasks.batching``)."""
 
-# Connection refused or lost, serialization failures, deadlocks.
-INFRASTRUCTURE_FAULTS = (OperationalError, InterfaceError)
 FAULT_BACKOFF_MAX = 5.0
 
 ResultT = TypeVar("ResultT")
@@ -185,7 +183,7 @@ def _record_bug(uow: UnitOfWork, item: ParsedItem, bug: Exception) -> None:
     shop_id, command_id = salvage_key(item.payload)
     result = results.as_json(results.failed(shop_id, command_id, f"{type(bug).__name__}: {bug}"))
     with uow:
-        uow.store.record_rejected_message(
+        uow.command_log.record_rejected_message(
             command_type=item.command_type,
             shop_id=shop_id,
             command_id=command_id,

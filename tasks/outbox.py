@@ -10,13 +10,12 @@ is what the relay rules out. No message carries a countdown: waits live on the r
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from typing import Any
 
 from celery import Task
 
-from models.domain.clock import utc_now
 from models.domain.names import RELAY_OUTBOX
+from models.services import outbox
 from workers.app import app
 from workers.db import database
 from workers.outbox import publish
@@ -24,30 +23,13 @@ from workers.settings import settings
 
 log = logging.getLogger(__name__)
 
-RELAY_BATCH = 500
-
 
 @app.task(name=RELAY_OUTBOX, bind=True, typing=False, ignore_result=True, acks_late=True)
 def relay_outbox(self: Task[Any, Any]) -> int:
     """Publish every outbox row that is owed and not in flight; returns how many."""
-    pacing = settings().side_effects
-    relayed = 0
-    while True:
-        with database.unit_of_work() as uow:
-            now = utc_now()
-            claimed = uow.side_effects.claim_for_relay(
-                now,
-                grace=timedelta(seconds=pacing.dispatch_grace),
-                sync_delay=timedelta(seconds=pacing.sync_delay),
-                redispatch_after=timedelta(seconds=pacing.redispatch_after),
-                limit=RELAY_BATCH,
-            )
-            publish(app, claimed)
-            uow.side_effects.mark_dispatched([entry.id for entry in claimed], now)
-            uow.commit()
-        relayed += len(claimed)
-        if len(claimed) < RELAY_BATCH:
-            break
+    relayed = outbox.relay_due(
+        database.unit_of_work, lambda claimed: publish(app, claimed), settings().side_effects
+    )
     if relayed:
         log.info("relayed %d outbox rows", relayed)
     return relayed

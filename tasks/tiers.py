@@ -1,39 +1,26 @@
-"""Tier recalculation: after an adjustment changed lifetime points, and for a whole shop after its
-tiers were edited. The account is locked while its tier is chosen, every change is recorded with
-its cause, and a change owes a sync to each provider the shop has enabled."""
+"""The tier recalculation tasks (``models.services.tiers``); a shop's run gets its time share
+here."""
 
 from __future__ import annotations
 
-import time
-import uuid
 from typing import Any
 
 from celery import Task
 
-from models.domain.clock import utc_now
-from models.domain.names import (
-    RECALCULATE_SHOP_TIERS,
-    RECALCULATE_TIER,
-    TIERS_QUEUE,
-    sync_task_name,
-)
-from models.domain.tiers import choose_tier
-from models.persistence.side_effect_store import AccountForTier
-from models.persistence.unit_of_work import UnitOfWork
+from models.domain.names import RECALCULATE_SHOP_TIERS, RECALCULATE_TIER, TIERS_QUEUE
+from models.services import tiers
 from tasks.side_effects import perform, side_effect_options
 from workers.app import app
 from workers.db import database
 from workers.settings import settings
 
-SHOP_BATCH = 500
-
-ADJUSTMENT_CAUSE = "adjustment"
-TIERS_CHANGED_CAUSE = "tiers_changed"
-
 
 @app.task(name=RECALCULATE_TIER, **side_effect_options(TIERS_QUEUE))
 def recalculate_tier(self: Task[Any, Any], outbox_id: int) -> str:
-    return perform(outbox_id, _recalculate_account)
+    return perform(
+        outbox_id,
+        lambda row_id: tiers.recalculate_account(database.unit_of_work(), row_id),
+    )
 
 
 @app.task(name=RECALCULATE_SHOP_TIERS, **side_effect_options(TIERS_QUEUE))
@@ -41,84 +28,7 @@ def recalculate_shop_tiers(self: Task[Any, Any], outbox_id: int) -> str:
     return perform(outbox_id, _recalculate_shop)
 
 
-def _recalculate_account(outbox_id: int) -> str:
-    uow = database.unit_of_work()
-    with uow:
-        row = uow.side_effects.lock_pending(outbox_id)
-        if row is None or row.account_id is None:
-            return "already done"
-        account = uow.side_effects.lock_accounts_for_tier(row.shop_id, account_id=row.account_id)
-        changed = _apply_tiers(
-            uow, row.shop_id, account, cause=ADJUSTMENT_CAUSE, transaction_id=row.transaction_id
-        )
-        outcome = "tier changed" if changed else "tier unchanged"
-        uow.side_effects.complete(outbox_id, outcome, utc_now())
-        uow.commit()
-    return outcome
-
-
 def _recalculate_shop(outbox_id: int) -> str:
-    """In batches, each its own transaction, so a big shop never holds every account's lock.
-    A run stops after a share of the task time limit and leaves the rest, from the last account
-    it finished, to a next run the relay publishes at once: no shop is too big to finish."""
-    uow = database.unit_of_work()
-    with uow:
-        row = uow.side_effects.lock_pending(outbox_id)
-        if row is None:
-            return "already done"
-        shop_id, after_id = row.shop_id, row.resume_after or 0
-    deadline = time.monotonic() + settings().redelivery.fault_retry_window / 2
-    changed = 0
-    while True:
-        with uow:
-            batch = uow.side_effects.lock_accounts_for_tier(
-                shop_id, after_id=after_id, limit=SHOP_BATCH
-            )
-            if batch:
-                changed += _apply_tiers(
-                    uow, shop_id, batch, cause=TIERS_CHANGED_CAUSE, transaction_id=None
-                )
-                after_id = batch[-1].id
-                if time.monotonic() > deadline:
-                    uow.side_effects.postpone(outbox_id, utc_now(), resume_after=after_id)
-            else:
-                uow.side_effects.complete(outbox_id, f"{changed} tiers changed", utc_now())
-            uow.commit()
-        if not batch:
-            return f"{changed} tiers changed"
-        if time.monotonic() > deadline:
-            return f"{changed} tiers changed; continuing after account {after_id}"
-
-
-def _apply_tiers(
-    uow: UnitOfWork,
-    shop_id: str,
-    locked_accounts: list[AccountForTier],
-    *,
-    cause: str,
-    transaction_id: uuid.UUID | None,
-) -> int:
-    store = uow.side_effects
-    tiers = store.shop_tiers(shop_id)
-    providers = store.enabled_providers(shop_id)
-    now = utc_now()
-    changed = 0
-    for account in locked_accounts:
-        tier = choose_tier(tiers, account.lifetime)
-        if (None if tier is None else tier.id) == account.tier_id:
-            continue
-        store.change_tier(
-            account, tier, shop_id=shop_id, cause=cause, transaction_id=transaction_id, now=now
-        )
-        uow.owe(
-            uow.store.owe(
-                [sync_task_name(provider) for provider in providers],
-                shop_id=shop_id,
-                account_id=account.id,
-                transaction_id=None,
-                revision=account.revision,
-                now=now,
-            )
-        )
-        changed += 1
-    return changed
+    """A run takes at most half the fault window, then leaves the rest to the next run."""
+    budget = settings().redelivery.fault_retry_window / 2
+    return tiers.recalculate_shop(database.unit_of_work(), outbox_id, budget=budget)

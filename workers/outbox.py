@@ -13,9 +13,9 @@ from typing import Any
 
 from celery import Celery
 
-from models.domain.clock import utc_now
 from models.domain.names import is_sync
 from models.domain.side_effects import OutboxEntry
+from models.services import outbox
 from workers.db import database
 
 log = logging.getLogger(__name__)
@@ -43,10 +43,7 @@ def publish_committed(celery: Celery, entries: Sequence[OutboxEntry]) -> None:
         log.warning("outbox %s maybe not published; the relay will see to it", ids, exc_info=True)
         return
     try:
-        with database.unit_of_work() as uow:
-            # Losing this mark only means one more, harmless, publish by the relay.
-            uow.side_effects.mark_dispatched(ids, utc_now(), wait_for_flush=False)
-            uow.commit()
+        outbox.note_dispatched(database.unit_of_work, ids)
     except Exception:
         log.warning("outbox %s published but not marked", ids, exc_info=True)
 

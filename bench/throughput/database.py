@@ -68,7 +68,7 @@ def seed_customers(config: Config) -> list[str]:
     database = Database(config.database_url)
     uow = database.unit_of_work()
     with uow:
-        uow.store.create_shop(SHOP_ID, "Benchmark shop")
+        uow.shops.create(SHOP_ID, "Benchmark shop")
         uow.commit()
     customers = [f"customer-{number:05d}" for number in range(config.customers)]
     for customer_id in customers:

@@ -17,19 +17,31 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from models.domain.side_effects import OutboxEntry
-from models.persistence.admin_store import AdminStore
-from models.persistence.batch_store import BatchStore
-from models.persistence.side_effect_store import SideEffectStore
-from models.persistence.store import LoyaltyStore
+from models.persistence.accounts import AccountStore
+from models.persistence.batches import BatchStore
+from models.persistence.command_log import CommandLogStore
+from models.persistence.deliveries import DeliveryStore
+from models.persistence.integrations import IntegrationStore
+from models.persistence.ledger import LedgerStore
+from models.persistence.outbox import OutboxStore
+from models.persistence.shops import ShopStore
+from models.persistence.tiers import TierStore
 
 Publish = Callable[[Sequence[OutboxEntry]], None]
 
 
 class UnitOfWork:
-    store: LoyaltyStore
-    side_effects: SideEffectStore
-    admin: AdminStore
-    batch: BatchStore
+    """The stores, each named for what it holds, share the transaction's connection."""
+
+    shops: ShopStore
+    accounts: AccountStore
+    ledger: LedgerStore
+    command_log: CommandLogStore
+    outbox: OutboxStore
+    tiers: TierStore
+    integrations: IntegrationStore
+    deliveries: DeliveryStore
+    batches: BatchStore
 
     def __init__(
         self, session_factory: Callable[[], Session], publish: Publish | None = None
@@ -41,10 +53,21 @@ class UnitOfWork:
     def __enter__(self) -> Self:
         self._session = self._session_factory()
         connection = self._session.connection()
-        self.store = LoyaltyStore(connection)
-        self.side_effects = SideEffectStore(connection)
-        self.admin = AdminStore(connection)
-        self.batch = BatchStore(connection)
+        self.shops = ShopStore(connection)
+        self.accounts = AccountStore(connection)
+        self.ledger = LedgerStore(connection)
+        self.command_log = CommandLogStore(connection)
+        self.outbox = OutboxStore(connection)
+        self.tiers = TierStore(connection)
+        self.integrations = IntegrationStore(connection)
+        self.deliveries = DeliveryStore(connection)
+        self.batches = BatchStore(
+            connection,
+            accounts=self.accounts,
+            ledger=self.ledger,
+            command_log=self.command_log,
+            outbox=self.outbox,
+        )
         self._owed = []
         return self
 

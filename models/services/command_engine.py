@@ -30,9 +30,9 @@ def apply_batch(uow: UnitOfWork, items: Sequence[ParsedItem]) -> list[dict[str, 
 
     def attempt() -> list[dict[str, Any]]:
         with uow:
-            state = uow.batch.read(customers, commands, lock=True)
+            state = uow.batches.read(customers, commands, lock=True)
             plan = planner.plan_batch(list(items), state, utc_now())
-            uow.owe(uow.batch.write(plan))
+            uow.owe(uow.batches.write(plan))
             uow.commit()
             return plan.results
 
@@ -67,7 +67,7 @@ def reject_invalid(
     shop_id, command_id = salvage_key(payload)
     result = results.as_json(results.rejected(shop_id, command_id, invalid.rejection()))
     with uow:
-        uow.store.record_rejected_message(
+        uow.command_log.record_rejected_message(
             command_type=command_type,
             shop_id=shop_id,
             command_id=command_id,

@@ -20,7 +20,7 @@ from models.domain.clock import utc_now
 from models.domain.commands import ADJUST_POINTS, UPSERT_CUSTOMER
 from models.domain.migration import MigrationFile, Row
 from models.domain.planner import keys_to_read, parse_item, plan_batch
-from models.persistence.batch_store import Outcome
+from models.persistence.command_log import Outcome
 from models.persistence.unit_of_work import UnitOfWork
 
 _POLL_BATCH = 1000
@@ -95,7 +95,7 @@ def applied_chunks(uow: UnitOfWork, shop_id: str, pending: list[Pending]) -> lis
     with uow:
         for start in range(0, len(pending), _POLL_BATCH):
             ids = [chunk.last_command_id for chunk in pending[start : start + _POLL_BATCH]]
-            done |= uow.batch.stored_command_ids(shop_id, ids)
+            done |= uow.command_log.stored_command_ids(shop_id, ids)
     return [chunk for chunk in pending if chunk.last_command_id in done]
 
 
@@ -106,7 +106,7 @@ def still_pending(pending: list[Pending], done: list[Pending]) -> list[Pending]:
 
 def outcomes(uow: UnitOfWork, migration: MigrationFile) -> Counter[Outcome]:
     with uow:
-        return uow.batch.outcomes(migration.shop_id, f"{migration.migration_id}-")
+        return uow.command_log.outcomes(migration.shop_id, f"{migration.migration_id}-")
 
 
 @dataclass
@@ -155,7 +155,7 @@ def dry_run(uow: UnitOfWork, all_chunks: Iterator[Chunk], *, sample: int) -> Dry
     for chunk in all_chunks:
         items = [parse_item(item) for item in chunk.items]
         with uow:
-            state = uow.batch.read(*keys_to_read(items), lock=False)
+            state = uow.batches.read(*keys_to_read(items), lock=False)
         plan = plan_batch(items, state, utc_now())
         for item, result in zip(items, plan.results, strict=True):
             command = item.command

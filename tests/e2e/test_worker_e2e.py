@@ -134,7 +134,7 @@ def scenario(worker: WorkerProcess, engine: Engine) -> tuple[Scenario, list[Any]
     from workers.db import database
 
     with database.unit_of_work() as uow:
-        uow.store.create_shop(shop_id, "End to end")
+        uow.shops.create(shop_id, "End to end")
         uow.commit()
     scenario = Scenario(shop_id, seed=20261122).build()
 

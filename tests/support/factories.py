@@ -14,7 +14,7 @@ from models.services import command_engine
 
 def create_shop(uow: UnitOfWork, shop_id: str) -> None:
     with uow:
-        uow.store.create_shop(shop_id, f"Shop {shop_id}")
+        uow.shops.create(shop_id, f"Shop {shop_id}")
         uow.commit()
 
 

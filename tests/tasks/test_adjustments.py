@@ -32,7 +32,7 @@ from workers.db import Database
 def customer(uow: UnitOfWork, shop_id: str) -> str:
     create_shop(uow, shop_id)
     with uow:
-        uow.admin.set_tier(shop_id, "Gold", 100_000)
+        uow.tiers.set(shop_id, "Gold", 100_000)
         uow.commit()
     create_customer(uow, shop_id, "cust-1", email="ada@example.com")
     return "cust-1"

@@ -136,8 +136,8 @@ def for_shop(value: Any, shop_id: str) -> Any:
 def prepare_shop(uow: UnitOfWork, shop_id: str, existing: list[str]) -> None:
     create_shop(uow, shop_id)
     with uow:
-        uow.admin.set_tier(shop_id, "Gold", 500)
-        uow.admin.enable_integration(shop_id, "klaviyo", "token", "…1234", datetime.now(UTC))
+        uow.tiers.set(shop_id, "Gold", 500)
+        uow.integrations.enable(shop_id, "klaviyo", "token", "…1234", datetime.now(UTC))
         uow.commit()
     for customer in existing:
         command_engine.upsert_customer(

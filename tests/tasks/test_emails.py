@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, select
 
-import tasks.emails
+import models.services.emails
 from models.domain.names import SEND_POINTS_EARNED_EMAIL
 from models.persistence.tables import dead_letters, email_deliveries, outbox
 from models.persistence.unit_of_work import UnitOfWork
@@ -33,8 +33,8 @@ def smtp(monkeypatch: pytest.MonkeyPatch) -> Iterator[SmtpServer]:
 @pytest.fixture
 def shop(uow: UnitOfWork, shop_id: str) -> str:
     with uow:
-        uow.store.create_shop(shop_id, "Tea & Co", "Tea & Co <hello@tea.example>")
-        uow.admin.set_tier(shop_id, "Gold", 100)
+        uow.shops.create(shop_id, "Tea & Co", "Tea & Co <hello@tea.example>")
+        uow.tiers.set(shop_id, "Gold", 100)
         uow.commit()
     create_customer(uow, shop_id, "ada", email="ada@example.com", first_name="Ada")
     return shop_id
@@ -167,7 +167,7 @@ def test_a_sender_that_dies_before_the_hand_over_leaves_the_email_to_the_next_at
         raise SenderDied
 
     with monkeypatch.context() as patch:
-        patch.setattr("tasks.emails._hand_over", die_before)
+        patch.setattr("models.services.emails._hand_over", die_before)
         with pytest.raises(SenderDied):
             send_points_earned_email(row.id)
     nothing_yet = (list(smtp.messages), delivery_status(committed, committed_shop))
@@ -184,14 +184,14 @@ def test_a_sender_that_dies_after_the_hand_over_never_sends_again(
 ) -> None:
     adjust_points(adjustment(committed_shop, "ada", adjustment=10))
     row = committed_email_row(committed, committed_shop)
-    hand_over = tasks.emails._hand_over
+    hand_over = models.services.emails._hand_over
 
     def die_after(*args: Any) -> None:
         hand_over(*args)
         raise SenderDied
 
     with monkeypatch.context() as patch:
-        patch.setattr("tasks.emails._hand_over", die_after)
+        patch.setattr("models.services.emails._hand_over", die_after)
         with pytest.raises(SenderDied):
             send_points_earned_email(row.id)
     outcome = send_points_earned_email(row.id)

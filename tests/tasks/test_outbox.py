@@ -4,9 +4,8 @@ the relay when that publish never happened. Committed data, each test in its own
 from __future__ import annotations
 
 import json
-import threading
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,7 +34,7 @@ def shop(committed: Database) -> str:
     shop_id = f"outbox-{uuid.uuid4().hex[:8]}"
     create_shop(committed.unit_of_work(), shop_id)
     with committed.unit_of_work() as uow:
-        uow.admin.set_tier(shop_id, "Gold", 100_000)
+        uow.tiers.set(shop_id, "Gold", 100_000)
         uow.commit()
     create_customer(committed.unit_of_work(), shop_id, "ada", email="ada@example.com")
     return shop_id
@@ -61,25 +60,6 @@ def recording(committed: Database) -> tuple[UnitOfWork, list[OutboxEntry]]:
     """A unit of work whose commits hand their outbox rows to a list instead of the broker."""
     published: list[OutboxEntry] = []
     return UnitOfWork(committed.sessions, published.extend), published
-
-
-def test_a_rolled_back_transaction_owes_nothing(committed: Database, shop: str) -> None:
-    uow, published = recording(committed)
-    with uow:
-        uow.owe(
-            uow.store.owe(
-                ["loyalty.recalculate_tier"],
-                shop_id=shop,
-                account_id=None,
-                transaction_id=None,
-                revision=None,
-                now=datetime.now(UTC),
-            )
-        )
-        # no commit: leaving the block rolls back
-
-    assert published == []
-    assert rows(committed, shop) == []
 
 
 def test_the_workers_unit_of_work_publishes_what_its_commit_owes_by_itself(
@@ -154,46 +134,6 @@ def test_fresh_rows_are_left_to_the_committing_worker(committed: Database, shop:
     assert [row.dispatched_at for row in rows(committed, shop)] == [None, None]
 
 
-def test_two_relays_never_claim_the_same_row(committed: Database, shop: str) -> None:
-    with committed.engine.begin() as connection:  # rows other tests left pending: not ours
-        connection.execute(
-            update(outbox)
-            .where(outbox.c.shop_id != shop, outbox.c.completed_at.is_(None))
-            .values(completed_at=datetime.now(UTC), outcome="set aside by the relay test")
-        )
-    for amount in range(1, 11):
-        command_engine.adjust_points(
-            committed.unit_of_work(), adjustment(shop, "ada", adjustment=amount)
-        )
-    claimed: list[list[OutboxEntry]] = [[], []]
-    both_claimed = threading.Barrier(2)
-
-    def relay(index: int) -> None:
-        with committed.unit_of_work() as uow:
-            claimed[index] = uow.side_effects.claim_for_relay(
-                datetime.now(UTC) + timedelta(minutes=1),
-                grace=timedelta(0),
-                sync_delay=timedelta(0),
-                redispatch_after=timedelta(hours=1),
-                limit=12,
-            )
-            both_claimed.wait()  # hold the locks until the other has claimed too
-
-    threads = [threading.Thread(target=relay, args=(i,)) for i in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    ours = {row.id for row in rows(committed, shop)}
-    first, second = ({e.id for e in batch} & ours for batch in claimed)
-    assert len(ours) == 20
-    assert first.isdisjoint(second)
-    assert len(first | second) == 20
-    assert first
-    assert second
-
-
 def empty_queue(queue: str) -> None:
     """Outbox ids restart with each test database; messages of earlier runs would match them."""
     with redis.Redis.from_url(environment.BROKER_URL) as connection:
@@ -204,7 +144,7 @@ def owe(committed: Database, shop: str, task_name: str) -> OutboxEntry:
     uow, published = recording(committed)
     with uow:
         uow.owe(
-            uow.store.owe(
+            uow.outbox.owe(
                 [task_name],
                 shop_id=shop,
                 account_id=None,

@@ -33,7 +33,7 @@ def shop(uow: UnitOfWork, shop_id: str) -> str:
 def set_tiers(uow: UnitOfWork, shop_id: str, thresholds: dict[str, int]) -> None:
     with uow:
         for name, threshold in thresholds.items():
-            uow.admin.set_tier(shop_id, name, threshold)
+            uow.tiers.set(shop_id, name, threshold)
         uow.commit()
 
 
@@ -48,7 +48,7 @@ def owed(connection: Connection, shop_id: str, task_name: str) -> list[Any]:
 
 
 def owe_shop_recalculation(uow: UnitOfWork, shop_id: str) -> OutboxEntry:
-    (entry,) = uow.store.owe(
+    (entry,) = uow.outbox.owe(
         [RECALCULATE_SHOP_TIERS],
         shop_id=shop_id,
         account_id=None,
@@ -130,8 +130,8 @@ def test_editing_tiers_recalculates_the_whole_shop(
     for row in owed(connection, shop, RECALCULATE_TIER):
         recalculate_tier(row.id)
     with uow:
-        uow.admin.set_tier(shop, "Bronze", 10)
-        uow.admin.delete_tier(shop, "Silver")
+        uow.tiers.set(shop, "Bronze", 10)
+        uow.tiers.delete(shop, "Silver")
         entry = owe_shop_recalculation(uow, shop)
         uow.commit()
 
@@ -153,7 +153,7 @@ def test_a_shop_too_big_for_one_run_is_finished_by_the_next_runs_from_where_they
     with uow:
         entry = owe_shop_recalculation(uow, shop)
         uow.commit()
-    monkeypatch.setattr("tasks.tiers.SHOP_BATCH", 1)
+    monkeypatch.setattr("models.services.tiers.SHOP_BATCH", 1)
     no_time = SimpleNamespace(redelivery=SimpleNamespace(fault_retry_window=0))
     monkeypatch.setattr("tasks.tiers.settings", lambda: no_time)
 
@@ -173,7 +173,7 @@ def test_a_tier_change_owes_a_sync_to_each_enabled_provider(
     uow: UnitOfWork, connection: Connection, shop: str
 ) -> None:
     with uow:
-        uow.admin.enable_integration(shop, "klaviyo", "token", "…1234", datetime.now(UTC))
+        uow.integrations.enable(shop, "klaviyo", "token", "…1234", datetime.now(UTC))
         uow.commit()
     adjust_points(adjustment(shop, "ada", adjustment=120))
     syncs_for_adjustment = owed(connection, shop, "loyalty.sync_klaviyo")

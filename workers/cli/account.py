@@ -26,10 +26,10 @@ def account() -> None:
 def account_show(shop_id: str, customer_id: str, entries: int, as_json: bool) -> None:
     """Balance, tier, revision and the latest ledger entries of a customer."""
     with database.unit_of_work() as uow:
-        row = uow.store.account_summary(shop_id, customer_id)
+        row = uow.accounts.summary(shop_id, customer_id)
         if row is None:
             raise click.ClickException(f"no customer {customer_id!r} in shop {shop_id!r}")
-        ledger = uow.store.recent_ledger(row.id, entries)
+        ledger = uow.ledger.recent(row.id, entries)
     view = _account_view(shop_id, customer_id, row, ledger)
     if as_json:
         click.echo(json.dumps(view, indent=2))

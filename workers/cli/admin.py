@@ -27,7 +27,7 @@ def sender_address(value: str | None) -> str | None:
 
 
 def _require_shop(uow: UnitOfWork, shop_id: str) -> None:
-    if not uow.store.shop_exists(shop_id):
+    if not uow.shops.exists(shop_id):
         raise click.ClickException(f"shop {shop_id!r} not found")
 
 
@@ -50,7 +50,7 @@ def tier() -> None:
 
 def _recalculate_shop_afterwards(uow: UnitOfWork, shop_id: str) -> None:
     uow.owe(
-        uow.store.owe(
+        uow.outbox.owe(
             [RECALCULATE_SHOP_TIERS],
             shop_id=shop_id,
             account_id=None,
@@ -74,7 +74,7 @@ def tier_set(shop_id: str, name: str, threshold: int) -> None:
     uow = database.unit_of_work()
     with uow:
         _require_shop(uow, shop_id)
-        created = uow.admin.set_tier(shop_id, name, threshold)
+        created = uow.tiers.set(shop_id, name, threshold)
         _recalculate_shop_afterwards(uow, shop_id)
         uow.commit()
     click.echo(f"tier {name!r} {'created' if created else 'moved'} at {threshold} lifetime points")
@@ -88,7 +88,7 @@ def tier_delete(shop_id: str, name: str) -> None:
     uow = database.unit_of_work()
     with uow:
         _require_shop(uow, shop_id)
-        if not uow.admin.delete_tier(shop_id, name):
+        if not uow.tiers.delete(shop_id, name):
             raise click.ClickException(f"no tier {name!r} in shop {shop_id!r}")
         _recalculate_shop_afterwards(uow, shop_id)
         uow.commit()
@@ -99,7 +99,7 @@ def tier_delete(shop_id: str, name: str) -> None:
 @click.argument("shop_id")
 def tier_list(shop_id: str) -> None:
     """The shop's tiers, lowest first, with how many accounts hold each."""
-    for row in _rows_of_shop(shop_id, "tiers", lambda uow: uow.admin.list_tiers(shop_id)):
+    for row in _rows_of_shop(shop_id, "tiers", lambda uow: uow.tiers.with_members(shop_id)):
         click.echo(
             f"{row.name:<24} from {row.threshold:>10} lifetime points, {row.members} members"
         )
@@ -133,7 +133,7 @@ def integration_enable(shop_id: str, provider: str, api_key: str) -> None:
         raise click.ClickException(str(error)) from None
     with database.unit_of_work() as uow:
         _require_shop(uow, shop_id)
-        uow.admin.enable_integration(shop_id, provider, encrypted, key_hint(api_key), utc_now())
+        uow.integrations.enable(shop_id, provider, encrypted, key_hint(api_key), utc_now())
         uow.commit()
     click.echo(f"{provider} enabled for shop {shop_id} (key {key_hint(api_key)})")
 
@@ -145,7 +145,7 @@ def integration_disable(shop_id: str, provider: str) -> None:
     """Stop syncing SHOP_ID to PROVIDER (its key is kept; enable again to resume)."""
     with database.unit_of_work() as uow:
         _require_shop(uow, shop_id)
-        if not uow.admin.disable_integration(shop_id, provider, utc_now()):
+        if not uow.integrations.disable(shop_id, provider, utc_now()):
             raise click.ClickException(f"{provider} was never enabled for shop {shop_id!r}")
         uow.commit()
     click.echo(f"{provider} disabled for shop {shop_id}")
@@ -155,7 +155,7 @@ def integration_disable(shop_id: str, provider: str) -> None:
 @click.argument("shop_id")
 def integration_list(shop_id: str) -> None:
     """The shop's integrations, keys masked."""
-    rows = _rows_of_shop(shop_id, "integrations", lambda uow: uow.admin.list_integrations(shop_id))
+    rows = _rows_of_shop(shop_id, "integrations", lambda uow: uow.integrations.for_shop(shop_id))
     for row in rows:
         state = "enabled" if row.enabled else "disabled"
         click.echo(f"{row.provider:<11} {state:<9} key {row.key_hint}")
@@ -172,7 +172,7 @@ def dead_letters() -> None:
 def dead_letters_list(include_replayed: bool, limit: int) -> None:
     """Dead letters, oldest first."""
     with database.unit_of_work() as uow:
-        rows = uow.side_effects.list_dead_letters(include_replayed=include_replayed, limit=limit)
+        rows = uow.outbox.list_dead_letters(include_replayed=include_replayed, limit=limit)
     if not rows:
         click.echo("no dead letters")
     for row in rows:
@@ -193,7 +193,7 @@ def dead_letters_replay(dead_letter_ids: tuple[int, ...], replay_all: bool) -> N
         raise click.UsageError("give dead letter ids or --all (not both)")
     uow = database.unit_of_work()
     with uow:
-        reopened = uow.side_effects.replay_dead_letters(
+        reopened = uow.outbox.replay_dead_letters(
             None if replay_all else list(dead_letter_ids), utc_now()
         )
         uow.owe(reopened)

@@ -25,7 +25,7 @@ def run_demo(timeout: float) -> int:
     database.upgrade()
     shop_id = f"demo-{uuid.uuid4().hex[:6]}"
     with database.unit_of_work() as uow:
-        uow.store.create_shop(shop_id, "Demo Coffee Co.")
+        uow.shops.create(shop_id, "Demo Coffee Co.")
         uow.commit()
     print(f"Shop {shop_id} created; starting a worker (2 processes) ...\n")
 
@@ -126,7 +126,7 @@ def _floors_and_rejections(send: Send) -> None:
 def _print_accounts(shop_id: str) -> None:
     with database.unit_of_work() as uow:
         for customer_id in ("alice", "bob"):
-            row = uow.store.account_summary(shop_id, customer_id)
+            row = uow.accounts.summary(shop_id, customer_id)
             print(
                 f"Account {customer_id}: balance {row.balance}, lifetime {row.lifetime}, "
                 f"revision {row.revision}"

@@ -57,7 +57,7 @@ _email_from_option = click.option(
 def shop_create(shop_id: str, name: str | None, email_from: str | None) -> None:
     """Create the shop SHOP_ID; customers and adjustments are scoped by it."""
     with database.unit_of_work() as uow:
-        created = uow.store.create_shop(shop_id, name, email_from)
+        created = uow.shops.create(shop_id, name, email_from)
         uow.commit()
     click.echo(f"shop {shop_id} {'created' if created else 'already exists'}")
 
@@ -70,12 +70,12 @@ def shop_update(shop_id: str, name: str | None, email_from: str | None) -> None:
     """Change the shop's name or email sender."""
     changes = {"name": name, "email_from": email_from}
     with database.unit_of_work() as uow:
-        found = uow.admin.update_shop(
+        found = uow.shops.update(
             shop_id, {key: value for key, value in changes.items() if value is not None}
         )
         if not found:
             raise click.ClickException(f"shop {shop_id!r} not found")
-        shown = uow.admin.shop(shop_id)
+        shown = uow.shops.get(shop_id)
         uow.commit()
     click.echo(f"shop {shop_id}: name {shown.name!r}, emails from {shown.email_from!r}")
 

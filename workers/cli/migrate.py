@@ -107,7 +107,7 @@ def _read_migration(shop_id: str, file: Path) -> MigrationFile:
     except UnicodeDecodeError as error:
         raise click.ClickException(f"{file} is not UTF-8 text: {error}") from None
     with database.unit_of_work() as uow:
-        if not uow.store.shop_exists(shop_id):
+        if not uow.shops.exists(shop_id):
             raise click.ClickException(
                 f"shop {shop_id!r} not found; create it first with `loyalty shop create`"
             )

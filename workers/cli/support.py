@@ -39,11 +39,11 @@ def account_history(
 ) -> None:
     """Every points change of CUSTOMER_ID in SHOP_ID, newest first, with the command behind it."""
     with database.unit_of_work() as uow:
-        account_id = uow.admin.account_id(shop_id, customer_id)
+        account_id = uow.accounts.account_id(shop_id, customer_id)
         if account_id is None:
             raise click.ClickException(f"no customer {customer_id!r} in shop {shop_id!r}")
-        page = uow.admin.ledger_page(account_id, before=before, limit=limit)
-        tier_changes = uow.admin.tier_changes_by_transaction(
+        page = uow.ledger.page(account_id, before=before, limit=limit)
+        tier_changes = uow.tiers.changes_by_transaction(
             account_id, [entry.transaction_id for entry in page.entries]
         )
     entries = [
@@ -139,8 +139,8 @@ def commands_show(shop_id: str, command_id: str, as_json: bool) -> None:
     """The stored result of COMMAND_ID in SHOP_ID, and any attempts refused without claiming the
     id (invalid input, the id reused for a different command), newest first."""
     with database.unit_of_work() as uow:
-        stored = uow.admin.processed_command(shop_id, command_id)
-        refused = uow.admin.rejected_messages(shop_id, command_id, REFUSED_ATTEMPTS_SHOWN + 1)
+        stored = uow.command_log.processed_command(shop_id, command_id)
+        refused = uow.command_log.rejected_messages(shop_id, command_id, REFUSED_ATTEMPTS_SHOWN + 1)
     if stored is None and not refused:
         raise click.ClickException(f"no command {command_id!r} in shop {shop_id!r}")
     stored_view = None if stored is None else _stored_view(stored)

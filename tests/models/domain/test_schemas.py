@@ -87,7 +87,7 @@ class Results:
         self.all: dict[str, dict[str, Any]] = {}
         create_shop(uow, shop_id)
         with uow:
-            uow.admin.set_tier(shop_id, "Gold", 100)
+            uow.tiers.set(shop_id, "Gold", 100)
             uow.commit()
         created = command_engine.upsert_customer(uow, self.upsert(shop_id, "ada", email="a@b.co"))
         self.all["upsert created"] = created

@@ -31,7 +31,7 @@ def account(committed: Database) -> tuple[str, int]:
 
 
 def record(uow: UnitOfWork, shop_id: str, account_id: int, transaction_id: uuid.UUID) -> None:
-    uow.side_effects.record_hand_over(
+    uow.deliveries.record_hand_over(
         transaction_id=transaction_id,
         shop_id=shop_id,
         account_id=account_id,

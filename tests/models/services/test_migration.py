@@ -7,7 +7,7 @@ from collections import Counter
 
 from models.domain.commands import ADJUST_POINTS, UPSERT_CUSTOMER
 from models.domain.migration import MigrationFile
-from models.persistence.batch_store import Outcome
+from models.persistence.command_log import Outcome
 from models.persistence.unit_of_work import UnitOfWork
 from models.services import command_engine
 from models.services import migration as service

@@ -94,7 +94,7 @@ class TestAccountHistory:
         self, uow: UnitOfWork, connection: Connection, shop: str
     ) -> None:
         with uow:
-            uow.admin.set_tier(shop, "Gold", 100)
+            uow.tiers.set(shop, "Gold", 100)
             uow.commit()
         added = adjust(uow, shop, adjustment=150, note="Goodwill", source="support", actor="agent")
         tier_recalculation = connection.execute(
