@@ -8,11 +8,10 @@ from typing import Any
 
 from celery import Task
 
-from models.domain import names, planner
+from models.domain import names, parsing
 from models.persistence.unit_of_work import UnitOfWork
 from models.services import command_engine
-from tasks.commands import COMMAND_TASK_OPTIONS, run_command
-from workers.app import app
+from tasks.commands import run_command, worker_task
 from workers.settings import settings
 
 
@@ -21,12 +20,9 @@ def _apply_chunk(uow: UnitOfWork, payload: Any) -> list[dict[str, Any]]:
     return command_engine.adjust_points_bulk(uow, payload, max_commands=max_commands)
 
 
-@app.task(
-    name=names.ADJUST_POINTS_BULK_TASK,
-    **(COMMAND_TASK_OPTIONS | {"queue": names.MIGRATIONS_QUEUE}),
-)
+@worker_task(names.ADJUST_POINTS_BULK_TASK)
 def adjust_points_bulk(self: Task[Any, Any], *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
     """One argument: a list of commands (adjust-points objects, or ``{"upsert_customer": …}``);
     returns one result per command, in order."""
-    results = run_command(_apply_chunk, planner.BULK, args, kwargs, argument="commands")
+    results = run_command(_apply_chunk, parsing.BULK, args, kwargs, argument="commands")
     return results if isinstance(results, list) else [results]

@@ -31,7 +31,7 @@ from tenacity import (
 from models.domain import names, results
 from models.domain.clock import utc_now
 from models.domain.commands import ADJUST_POINTS, UPSERT_CUSTOMER, InvalidCommand, salvage_key
-from models.domain.planner import ParsedItem, parse_command_of
+from models.domain.parsing import ParsedItem, parse_command_of
 from models.domain.results import FAILED
 from models.persistence.faults import INFRASTRUCTURE_FAULTS
 from models.persistence.unit_of_work import UnitOfWork
@@ -44,6 +44,7 @@ from tasks.batching import (
     store_failure,
     store_results,
 )
+from workers.app import app
 from workers.db import database
 from workers.pii import masked_result_repr
 from workers.settings import settings
@@ -52,11 +53,25 @@ log = logging.getLogger(__name__)
 
 COMMAND_TASK_OPTIONS: dict[str, Any] = {
     "bind": True,
-    "queue": names.ADJUSTMENTS_QUEUE,
     "typing": False,
     "acks_late": True,
     "reject_on_worker_lost": True,
 }
+"""The delivery policy of every task that changes data: acknowledged late, requeued when its
+worker dies."""
+
+
+def worker_task(name: str, **options: Any) -> Callable[[Callable[..., Any]], Task[Any, Any]]:
+    """The decorator of every task of this worker: its name, its queue as
+    ``models.domain.names`` routes it, and the delivery policy."""
+    queue = names.queue_of(name)
+    if queue is None:
+        raise ValueError(f"task {name!r} has no queue in models.domain.names")
+    decorate: Callable[[Callable[..., Any]], Task[Any, Any]] = app.task(
+        name=name, queue=queue, **COMMAND_TASK_OPTIONS, **options
+    )
+    return decorate
+
 
 _COMMAND_TYPES = {
     names.ADJUST_POINTS_TASK: ADJUST_POINTS,
@@ -67,7 +82,7 @@ _ONE_COMMAND = {
     UPSERT_CUSTOMER: command_engine.upsert_customer,
 }
 
-LIVE_COMMAND_OPTIONS: dict[str, Any] = COMMAND_TASK_OPTIONS | {
+LIVE_COMMAND_OPTIONS: dict[str, Any] = {
     "base": CommandBatches,
     "leader": names.ADJUST_POINTS_TASK,
 }

@@ -8,12 +8,11 @@ from typing import Any
 
 from celery import Task
 
-from models.domain.names import EMAILS_QUEUE, SEND_POINTS_EARNED_EMAIL
+from models.domain.names import SEND_POINTS_EARNED_EMAIL
 from models.services import emails
 from models.services.emails import EmailOutcomeUnsure, EmailRefused, HandOver
 from tasks.commands import riding_out_faults
-from tasks.side_effects import perform, side_effect_options
-from workers.app import app
+from tasks.side_effects import perform, side_effect_task
 from workers.db import database
 from workers.outbound.mailer import EmailNotSent, EmailOutcomeUnknown, SmtpSettings, send_email
 
@@ -37,7 +36,7 @@ class SmtpMailer:
             raise EmailRefused(str(error), permanent=error.permanent) from error
 
 
-@app.task(name=SEND_POINTS_EARNED_EMAIL, **side_effect_options(EMAILS_QUEUE))
+@side_effect_task(SEND_POINTS_EARNED_EMAIL)
 def send_points_earned_email(self: Task[Any, Any], outbox_id: int) -> str:
     return perform(outbox_id, _send)
 

@@ -7,11 +7,14 @@ Anything unforeseen still ends as a dead letter instead of vanishing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+
+from celery import Task
 
 from models.services import side_effects
 from models.services.side_effects import SideEffect
-from tasks.commands import COMMAND_TASK_OPTIONS, riding_out_faults
+from tasks.commands import riding_out_faults, worker_task
 from workers.db import database
 from workers.pii import MaskingTask
 from workers.settings import settings
@@ -28,10 +31,10 @@ class SideEffectTask(MaskingTask):
             side_effects.bury(database.unit_of_work, outbox_id, f"{type(exc).__name__}: {exc}")
 
 
-def side_effect_options(queue: str) -> dict[str, Any]:
+def side_effect_task(name: str) -> Callable[[Callable[..., Any]], Task[Any, Any]]:
     """The commands' delivery policy (late acks, requeued when the worker dies), on the side
     effect's own queue."""
-    return {**COMMAND_TASK_OPTIONS, "base": SideEffectTask, "queue": queue}
+    return worker_task(name, base=SideEffectTask)
 
 
 def perform(outbox_id: int, work: SideEffect) -> str:

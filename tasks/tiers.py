@@ -7,15 +7,14 @@ from typing import Any
 
 from celery import Task
 
-from models.domain.names import RECALCULATE_SHOP_TIERS, RECALCULATE_TIER, TIERS_QUEUE
+from models.domain.names import RECALCULATE_SHOP_TIERS, RECALCULATE_TIER
 from models.services import tiers
-from tasks.side_effects import perform, side_effect_options
-from workers.app import app
+from tasks.side_effects import perform, side_effect_task
 from workers.db import database
 from workers.settings import settings
 
 
-@app.task(name=RECALCULATE_TIER, **side_effect_options(TIERS_QUEUE))
+@side_effect_task(RECALCULATE_TIER)
 def recalculate_tier(self: Task[Any, Any], outbox_id: int) -> str:
     return perform(
         outbox_id,
@@ -23,7 +22,7 @@ def recalculate_tier(self: Task[Any, Any], outbox_id: int) -> str:
     )
 
 
-@app.task(name=RECALCULATE_SHOP_TIERS, **side_effect_options(TIERS_QUEUE))
+@side_effect_task(RECALCULATE_SHOP_TIERS)
 def recalculate_shop_tiers(self: Task[Any, Any], outbox_id: int) -> str:
     return perform(outbox_id, _recalculate_shop)
 

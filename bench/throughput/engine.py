@@ -121,7 +121,7 @@ def _apply_batches(database_url: str, batches: list[Batch], start: Barrier) -> S
     """As a worker's pool process applies a batch (``tasks.commands.apply_requests``): parse each
     message, one unit of work and one ``apply_batch`` (one transaction) per batch."""
     from models.domain.commands import ADJUST_POINTS
-    from models.domain.planner import parse_command_of
+    from models.domain.parsing import parse_command_of
     from models.domain.side_effects import OutboxEntry
     from models.persistence.unit_of_work import UnitOfWork
     from models.services.command_engine import apply_batch

@@ -10,21 +10,19 @@ at once.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from models.domain import results
-from models.domain.adjustments import Points, plan_adjustment
+from models.domain.adjustments import Adjustment, Points, plan_adjustment
 from models.domain.command_log import processed_row, rejected_message_row
 from models.domain.commands import (
     ADJUST_POINTS,
     UPSERT_CUSTOMER,
     AdjustPoints,
-    InvalidCommand,
     UpsertCustomer,
-    parse_command,
     salvage_key,
 )
 from models.domain.errors import (
@@ -33,12 +31,8 @@ from models.domain.errors import (
     unknown_shop,
 )
 from models.domain.names import sync_task_name
+from models.domain.parsing import Key, ParsedItem
 from models.domain.side_effects import owed_side_effects
-
-BULK = "adjust_points_bulk"
-
-Key = tuple[str, str]
-"""(shop_id, customer_id) or (shop_id, command_id)."""
 
 
 @dataclass(slots=True)
@@ -99,52 +93,6 @@ class BatchPlan:
 
     def touched_accounts(self) -> list[WorkingAccount]:
         return [account for account in self.accounts.values() if account.changed]
-
-
-@dataclass(frozen=True, slots=True)
-class ParsedItem:
-    command_type: str
-    payload: Any
-    command: AdjustPoints | UpsertCustomer | None
-    invalid: InvalidCommand | None
-
-
-_ITEM_TYPES = (ADJUST_POINTS, UPSERT_CUSTOMER)
-
-
-def parse_item(item: Any) -> ParsedItem:
-    """A bulk chunk's item is an adjust-points command, or a command wrapped in a one-key object
-    naming its type: ``{"upsert_customer": {...}}`` (or ``{"adjust_points": {...}}``)."""
-    command_type, payload = ADJUST_POINTS, item
-    if isinstance(item, dict) and len(item) == 1:
-        ((name, inner),) = item.items()
-        if name in _ITEM_TYPES:
-            command_type, payload = name, inner
-    return parse_command_of(command_type, payload)
-
-
-def parse_command_of(command_type: str, payload: Any) -> ParsedItem:
-    """``payload`` read as a command of ``command_type`` (adjust_points or upsert_customer)."""
-    try:
-        command: AdjustPoints | UpsertCustomer = (
-            parse_command(UpsertCustomer, payload)
-            if command_type == UPSERT_CUSTOMER
-            else parse_command(AdjustPoints, payload)
-        )
-    except InvalidCommand as invalid:
-        return ParsedItem(command_type, payload, None, invalid)
-    return ParsedItem(command_type, payload, command, None)
-
-
-def keys_to_read(items: Iterable[ParsedItem]) -> tuple[set[Key], set[Key]]:
-    """The (shop, customer) accounts to lock and the (shop, command) results to look up."""
-    customers: set[Key] = set()
-    commands: set[Key] = set()
-    for item in items:
-        if item.command is not None:
-            customers.add((item.command.shop_id, item.command.customer_id))
-            commands.add((item.command.shop_id, item.command.command_id))
-    return customers, commands
 
 
 def plan_batch(
@@ -216,25 +164,39 @@ class _Planner:
         )
         result = results.as_json(applied)
         self.plan.ledger.append(
-            LedgerRow(
-                account,
-                {
-                    "transaction_id": transaction_id,
-                    "shop_id": command.shop_id,
-                    "command_id": command.command_id,
-                    "requested": outcome.requested,
-                    "applied": outcome.applied,
-                    "balance_before": outcome.before.balance,
-                    "balance_after": outcome.after.balance,
-                    "lifetime_before": outcome.before.lifetime,
-                    "lifetime_after": outcome.after.lifetime,
-                    "note": command.note,
-                    "source": command.source,
-                    "actor": command.actor,
-                    "created_at": self.now,
-                },
-            )
+            LedgerRow(account, self._ledger_entry(command, outcome, transaction_id))
         )
+        self._owe_side_effects(command, account, outcome, transaction_id)
+        self._store(ADJUST_POINTS, command, payload_hash, result)
+        return result
+
+    def _ledger_entry(
+        self, command: AdjustPoints, outcome: Adjustment, transaction_id: uuid.UUID
+    ) -> dict[str, Any]:
+        return {
+            "transaction_id": transaction_id,
+            "shop_id": command.shop_id,
+            "command_id": command.command_id,
+            "requested": outcome.requested,
+            "applied": outcome.applied,
+            "balance_before": outcome.before.balance,
+            "balance_after": outcome.after.balance,
+            "lifetime_before": outcome.before.lifetime,
+            "lifetime_after": outcome.after.lifetime,
+            "note": command.note,
+            "source": command.source,
+            "actor": command.actor,
+            "created_at": self.now,
+        }
+
+    def _owe_side_effects(
+        self,
+        command: AdjustPoints,
+        account: WorkingAccount,
+        outcome: Adjustment,
+        transaction_id: uuid.UUID,
+    ) -> None:
+        """The tier, email and syncs the applied adjustment owes, written with it."""
         owed = owed_side_effects(
             outcome,
             command,
@@ -246,8 +208,6 @@ class _Planner:
             OwedSideEffect(task_name, account, transaction_id, outcome.after.revision)
             for task_name in owed
         ]
-        self._store(ADJUST_POINTS, command, payload_hash, result)
-        return result
 
     def _upsert(self, command: UpsertCustomer, payload_hash: str) -> dict[str, Any]:
         key = (command.shop_id, command.customer_id)

@@ -10,7 +10,8 @@ from collections.abc import Iterable
 
 from sqlalchemy import Connection, bindparam, select
 
-from models.domain.planner import BatchPlan, BatchState, Key
+from models.domain.parsing import Key
+from models.domain.planner import BatchPlan, BatchState
 from models.domain.side_effects import OutboxEntry
 from models.persistence.accounts import AccountStore
 from models.persistence.command_log import CommandLogStore

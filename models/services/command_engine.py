@@ -10,10 +10,10 @@ from typing import Any, TypeVar
 
 from sqlalchemy.exc import IntegrityError
 
-from models.domain import planner, results
+from models.domain import parsing, planner, results
 from models.domain.clock import utc_now
 from models.domain.commands import ADJUST_POINTS, UPSERT_CUSTOMER, InvalidCommand, salvage_key
-from models.domain.planner import ParsedItem
+from models.domain.parsing import ParsedItem
 from models.persistence.unit_of_work import UnitOfWork
 
 ResultT = TypeVar("ResultT")
@@ -26,7 +26,7 @@ _RACE_ATTEMPTS = 3
 
 def apply_batch(uow: UnitOfWork, items: Sequence[ParsedItem]) -> list[dict[str, Any]]:
     """The batch's commands in one transaction, in order; one result per command."""
-    customers, commands = planner.keys_to_read(items)
+    customers, commands = parsing.keys_to_read(items)
 
     def attempt() -> list[dict[str, Any]]:
         with uow:
@@ -41,12 +41,12 @@ def apply_batch(uow: UnitOfWork, items: Sequence[ParsedItem]) -> list[dict[str, 
 
 def adjust_points(uow: UnitOfWork, payload: Any) -> dict[str, Any]:
     """One adjust-points command: a batch of one."""
-    return apply_batch(uow, [planner.parse_command_of(ADJUST_POINTS, payload)])[0]
+    return apply_batch(uow, [parsing.parse_command_of(ADJUST_POINTS, payload)])[0]
 
 
 def upsert_customer(uow: UnitOfWork, payload: Any) -> dict[str, Any]:
     """One upsert-customer command: a batch of one."""
-    return apply_batch(uow, [planner.parse_command_of(UPSERT_CUSTOMER, payload)])[0]
+    return apply_batch(uow, [parsing.parse_command_of(UPSERT_CUSTOMER, payload)])[0]
 
 
 def adjust_points_bulk(uow: UnitOfWork, payload: Any, *, max_commands: int) -> list[dict[str, Any]]:
@@ -55,8 +55,8 @@ def adjust_points_bulk(uow: UnitOfWork, payload: Any, *, max_commands: int) -> l
         invalid = InvalidCommand(
             [{"field": "commands", "reason": f"must be a list of 1 to {max_commands} commands"}]
         )
-        return [reject_invalid(uow, planner.BULK, payload, invalid)]
-    return apply_batch(uow, [planner.parse_item(item) for item in payload])
+        return [reject_invalid(uow, parsing.BULK, payload, invalid)]
+    return apply_batch(uow, [parsing.parse_item(item) for item in payload])
 
 
 def reject_invalid(

@@ -19,7 +19,8 @@ from typing import Any
 from models.domain.clock import utc_now
 from models.domain.commands import ADJUST_POINTS, UPSERT_CUSTOMER
 from models.domain.migration import MigrationFile, Row
-from models.domain.planner import keys_to_read, parse_item, plan_batch
+from models.domain.parsing import keys_to_read, parse_item
+from models.domain.planner import plan_batch
 from models.persistence.command_log import Outcome
 from models.persistence.unit_of_work import UnitOfWork
 

@@ -8,11 +8,10 @@ from typing import Any
 
 from celery import Task
 
-from models.domain.names import sync_queue, sync_task_name
+from models.domain.names import sync_task_name
 from models.services import syncs
 from models.services.side_effects import GiveUp, TryAgain
-from tasks.side_effects import perform, side_effect_options
-from workers.app import app
+from tasks.side_effects import perform, side_effect_task
 from workers.db import database
 from workers.outbound.providers import get_provider
 from workers.outbound.providers.base import (
@@ -94,7 +93,4 @@ def sync_task(provider_name: str) -> Any:
         return perform(outbox_id, lambda row_id: sync_account(provider_name, row_id))
 
     run.__name__ = run.__qualname__ = f"sync_{provider_name}"
-    register = app.task(
-        name=sync_task_name(provider_name), **side_effect_options(sync_queue(provider_name))
-    )
-    return register(run)  # type: ignore[no-untyped-call]
+    return side_effect_task(sync_task_name(provider_name))(run)

@@ -13,11 +13,11 @@ PLANTED = "planted-bug-"
 
 @worker_init.connect
 def _plant(**_: Any) -> None:
-    from models.domain import planner
+    from models.domain import parsing, planner
 
     real_apply = planner._Planner.apply
 
-    def apply_with_a_bug(self: Any, item: planner.ParsedItem) -> dict[str, Any]:
+    def apply_with_a_bug(self: Any, item: parsing.ParsedItem) -> dict[str, Any]:
         if item.command is not None and item.command.command_id.startswith(PLANTED):
             raise ZeroDivisionError("planted")
         return real_apply(self, item)

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, func, select
 from sqlalchemy.exc import OperationalError
 
 from models.domain.names import RECALCULATE_TIER, SEND_POINTS_EARNED_EMAIL
-from models.domain.planner import ParsedItem
+from models.domain.parsing import ParsedItem
 from models.persistence.tables import ledger_entries, outbox, processed_commands, rejected_messages
 from models.persistence.unit_of_work import UnitOfWork
 from models.services import command_engine

@@ -11,7 +11,7 @@ from sqlalchemy.exc import OperationalError
 
 from models.domain import planner
 from models.domain.names import ADJUST_POINTS_TASK, UPSERT_CUSTOMER_TASK
-from models.domain.planner import ParsedItem
+from models.domain.parsing import ParsedItem
 from models.persistence.tables import ledger_entries, processed_commands, rejected_messages
 from models.persistence.unit_of_work import UnitOfWork
 from tasks.commands import apply_requests

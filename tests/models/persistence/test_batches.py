@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, event
 
-from models.domain import planner
+from models.domain import parsing, planner
 from models.domain.commands import ADJUST_POINTS, UPSERT_CUSTOMER
 from models.persistence.unit_of_work import UnitOfWork
 from tests.support.factories import adjustment, create_customer, create_shop
@@ -43,11 +43,11 @@ def statements(connection: Connection) -> Iterator[list[str]]:
         event.remove(connection, "before_cursor_execute", count)
 
 
-def apply(uow: UnitOfWork, connection: Connection, items: list[planner.ParsedItem]) -> list[int]:
+def apply(uow: UnitOfWork, connection: Connection, items: list[parsing.ParsedItem]) -> list[int]:
     """Statements of the read and of the write."""
     with uow:
         with statements(connection) as read:
-            state = uow.batches.read(*planner.keys_to_read(items), lock=True)
+            state = uow.batches.read(*parsing.keys_to_read(items), lock=True)
         plan = planner.plan_batch(items, state, datetime.now(UTC))
         with statements(connection) as written:
             uow.owe(uow.batches.write(plan))
@@ -59,7 +59,7 @@ def test_a_batch_of_adjustments_is_read_in_three_statements_and_written_in_four(
     uow: UnitOfWork, connection: Connection, shop: str
 ) -> None:
     items = [
-        planner.parse_command_of(ADJUST_POINTS, adjustment(shop, customer, adjustment=150))
+        parsing.parse_command_of(ADJUST_POINTS, adjustment(shop, customer, adjustment=150))
         for customer in ("ada", "bob", "ada")
     ]
 
@@ -71,7 +71,7 @@ def test_new_customers_are_inserted_in_one_statement(
     uow: UnitOfWork, connection: Connection, shop: str
 ) -> None:
     items = [
-        planner.parse_command_of(
+        parsing.parse_command_of(
             UPSERT_CUSTOMER, adjustment(shop, customer, first_name=customer.title())
         )
         for customer in ("cy", "dee", "ada")

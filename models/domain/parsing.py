@@ -1,0 +1,69 @@
+"""How a message becomes an item the planner decides: a command of a known type, or the reason it
+is not one. A bulk chunk's items may name their type; a live task's type is its task's."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from models.domain.commands import (
+    ADJUST_POINTS,
+    UPSERT_CUSTOMER,
+    AdjustPoints,
+    InvalidCommand,
+    UpsertCustomer,
+    parse_command,
+)
+
+BULK = "adjust_points_bulk"
+"""The command type a refused bulk chunk is recorded under."""
+
+Key = tuple[str, str]
+"""(shop_id, customer_id) or (shop_id, command_id)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedItem:
+    command_type: str
+    payload: Any
+    command: AdjustPoints | UpsertCustomer | None
+    invalid: InvalidCommand | None
+
+
+_ITEM_TYPES = (ADJUST_POINTS, UPSERT_CUSTOMER)
+
+
+def parse_item(item: Any) -> ParsedItem:
+    """A bulk chunk's item is an adjust-points command, or a command wrapped in a one-key object
+    naming its type: ``{"upsert_customer": {...}}`` (or ``{"adjust_points": {...}}``)."""
+    command_type, payload = ADJUST_POINTS, item
+    if isinstance(item, dict) and len(item) == 1:
+        ((name, inner),) = item.items()
+        if name in _ITEM_TYPES:
+            command_type, payload = name, inner
+    return parse_command_of(command_type, payload)
+
+
+def parse_command_of(command_type: str, payload: Any) -> ParsedItem:
+    """``payload`` read as a command of ``command_type`` (adjust_points or upsert_customer)."""
+    try:
+        command: AdjustPoints | UpsertCustomer = (
+            parse_command(UpsertCustomer, payload)
+            if command_type == UPSERT_CUSTOMER
+            else parse_command(AdjustPoints, payload)
+        )
+    except InvalidCommand as invalid:
+        return ParsedItem(command_type, payload, None, invalid)
+    return ParsedItem(command_type, payload, command, None)
+
+
+def keys_to_read(items: Iterable[ParsedItem]) -> tuple[set[Key], set[Key]]:
+    """The (shop, customer) accounts to lock and the (shop, command) results to look up."""
+    customers: set[Key] = set()
+    commands: set[Key] = set()
+    for item in items:
+        if item.command is not None:
+            customers.add((item.command.shop_id, item.command.customer_id))
+            commands.add((item.command.shop_id, item.command.command_id))
+    return customers, commands
