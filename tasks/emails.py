@@ -15,6 +15,7 @@ from tasks.commands import riding_out_faults
 from tasks.side_effects import perform, side_effect_task
 from workers.db import database
 from workers.outbound.mailer import EmailNotSent, EmailOutcomeUnknown, SmtpSettings, send_email
+from workers.settings import settings
 
 
 class SmtpMailer:
@@ -42,5 +43,5 @@ def send_points_earned_email(self: Task[Any, Any], outbox_id: int) -> str:
 
 
 def _send(outbox_id: int) -> str:
-    mailer = SmtpMailer(SmtpSettings.from_environment())
+    mailer = SmtpMailer(settings().smtp)
     return emails.send_points_earned(database.unit_of_work, outbox_id, mailer, riding_out_faults)

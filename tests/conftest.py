@@ -104,9 +104,22 @@ def committed(engine: Engine) -> Iterator[Database]:
 
 
 @pytest.fixture(autouse=True)
-def fresh_settings() -> Iterator[None]:
-    """Each test reads the environment it set up (the process keeps its settings otherwise)."""
+def fresh_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each test reads the environment it sets up: a process keeps the settings it read, so
+    every change made through ``monkeypatch`` has the next use read them again."""
     forget_settings()
+    setenv, delenv = monkeypatch.setenv, monkeypatch.delenv
+
+    def setenv_afresh(name: str, value: str, prepend: str | None = None) -> None:
+        setenv(name, value, prepend)
+        forget_settings()
+
+    def delenv_afresh(name: str, raising: bool = True) -> None:
+        delenv(name, raising)
+        forget_settings()
+
+    monkeypatch.setattr(monkeypatch, "setenv", setenv_afresh)
+    monkeypatch.setattr(monkeypatch, "delenv", delenv_afresh)
     yield
     forget_settings()
 

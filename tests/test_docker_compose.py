@@ -222,16 +222,10 @@ STACK_CHOICES = {"LOYALTY_SMTP_HOST", "LOYALTY_SMTP_PORT", "LOYALTY_SECRET_KEY"}
 def test_the_defaults_passed_to_the_app_are_the_apps_own(
     compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from workers.outbound.mailer import SmtpSettings
-    from workers.outbound.providers.config import ProviderSettings
     from workers.settings import Settings
 
     def read_settings() -> tuple[Any, ...]:
-        return (
-            Settings.from_environment(),
-            ProviderSettings.from_environment(),
-            SmtpSettings.from_environment(),
-        )
+        return (Settings.from_environment(),)
 
     env = compose["x-loyalty-env"]
     checked = []

@@ -10,8 +10,12 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from workers.outbound.mailer.settings import SmtpSettings
+from workers.outbound.providers.config import ProviderSettings
+from workers.outbound.secrets import SECRET_KEY_VARIABLE
 
 Environ = Mapping[str, str]
 
@@ -25,6 +29,11 @@ class Settings:
     side_effects: SideEffectSettings
     batches: BatchSettings
     bulk: BulkSettings
+    providers: ProviderSettings
+    smtp: SmtpSettings
+    secret_keys: tuple[str, ...] = field(repr=False)
+    """``LOYALTY_SECRET_KEY``: the keys the providers' API keys are encrypted with, newest
+    first (comma-separated, for rotation)."""
 
     @classmethod
     def from_environment(cls, environ: Environ | None = None) -> Settings:
@@ -44,6 +53,11 @@ class Settings:
             side_effects=SideEffectSettings.from_environment(env),
             batches=BatchSettings.from_environment(env),
             bulk=BulkSettings.from_environment(env),
+            providers=ProviderSettings.from_environment(env),
+            smtp=SmtpSettings.from_environment(env),
+            secret_keys=tuple(
+                part.strip() for part in env.get(SECRET_KEY_VARIABLE, "").split(",") if part.strip()
+            ),
         )
 
     @property

@@ -23,6 +23,7 @@ from workers.outbound.providers.base import (
 )
 from workers.outbound.rate_limits import rate_limiter
 from workers.outbound.secrets import SecretBox, SecretKeyError
+from workers.settings import settings
 
 
 class ProviderClient:
@@ -33,7 +34,7 @@ class ProviderClient:
 
     def api_key(self, encrypted_api_key: str) -> str:
         try:
-            return SecretBox.from_environment().decrypt(encrypted_api_key)
+            return SecretBox(settings().secret_keys).decrypt(encrypted_api_key)
         except SecretKeyError as error:
             raise GiveUp(str(error)) from None
 
@@ -67,12 +68,12 @@ class ProviderClient:
         self, api_key: str, state: Any, *, push_profile: bool, event: Any, shop_id: str
     ) -> str:
         try:
-            return get_provider(self.name).sync(
+            return get_provider(self.name, settings().providers).sync(
                 api_key,
                 state,
                 push_profile=push_profile,
                 event=event,
-                throttle=rate_limiter().throttle_for(self.name, shop_id),
+                throttle=rate_limiter(settings().providers).throttle_for(self.name, shop_id),
             )
         except RateLimited as wait:
             raise TryAgain(str(wait), retry_after=wait.retry_after, counts=False) from None

@@ -14,6 +14,7 @@ from models.persistence.unit_of_work import UnitOfWork
 from workers.db import database
 from workers.outbound.providers import PROVIDERS
 from workers.outbound.secrets import SecretBox, SecretKeyError, key_hint
+from workers.settings import settings
 
 
 def sender_address(value: str | None) -> str | None:
@@ -128,7 +129,7 @@ def integration_enable(shop_id: str, provider: str, api_key: str) -> None:
     if not api_key:
         raise click.BadParameter("must not be empty", param_hint="--api-key")
     try:
-        encrypted = SecretBox.from_environment().encrypt(api_key)
+        encrypted = SecretBox(settings().secret_keys).encrypt(api_key)
     except SecretKeyError as error:
         raise click.ClickException(str(error)) from None
     with database.unit_of_work() as uow:

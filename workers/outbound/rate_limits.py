@@ -138,11 +138,10 @@ _lock = threading.Lock()
 _shared: RateLimiter | None = None
 
 
-def rate_limiter() -> RateLimiter:
-    """The process-wide limiter, from the environment on first use (it reconnects after fork)."""
+def rate_limiter(settings: ProviderSettings) -> RateLimiter:
+    """The process-wide limiter, from ``settings`` on first use (it reconnects after fork)."""
     global _shared
     with _lock:
         if _shared is None:
-            settings = ProviderSettings.from_environment()
             _shared = RateLimiter(settings.rate_limit_storage, settings.rate_limits)
         return _shared

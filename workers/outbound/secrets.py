@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
+from collections.abc import Sequence
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
@@ -25,18 +25,13 @@ def _fernet(secret: str) -> Fernet:
 
 
 class SecretBox:
-    def __init__(self, secrets: list[str]) -> None:
+    def __init__(self, secrets: Sequence[str]) -> None:
         if not secrets:
             raise SecretKeyError(
                 f"{SECRET_KEY_VARIABLE} is not set: it encrypts the providers' API keys "
                 "(generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
             )
         self._keys = MultiFernet([_fernet(secret) for secret in secrets])
-
-    @classmethod
-    def from_environment(cls) -> SecretBox:
-        raw = os.environ.get(SECRET_KEY_VARIABLE, "")
-        return cls([part.strip() for part in raw.split(",") if part.strip()])
 
     def encrypt(self, plaintext: str) -> str:
         return self._keys.encrypt(plaintext.encode()).decode()

@@ -15,6 +15,7 @@ from tests.support import environment
 from workers.outbound import rate_limits
 from workers.outbound.providers.base import RateLimited, TransientProviderError
 from workers.outbound.rate_limits import RateLimiter, rate_limiter
+from workers.settings import settings
 
 REDIS_URL = environment.redis_url(9)
 # Timestamps are taken after a throttle returns, a little after the limiter stamped the hit.
@@ -234,9 +235,9 @@ def test_the_process_wide_limiter_comes_from_the_environment(
     monkeypatch.setenv("LOYALTY_RATE_LIMIT_STORAGE", "memory://")
     monkeypatch.setenv("LOYALTY_POSTSCRIPT_RATE_LIMIT", "1/minute")
 
-    limiter = rate_limiter()
+    limiter = rate_limiter(settings().providers)
 
-    assert rate_limiter() is limiter
+    assert rate_limiter(settings().providers) is limiter
     assert limiter.storage_uri == "memory://"
     throttle = limiter.throttle_for("postscript", unique_key())
     throttle()

@@ -24,15 +24,16 @@ _lock = threading.Lock()
 _instances: dict[str, Provider] = {}
 
 
-def get_provider(name: str) -> Provider:
-    """Built from the environment on first use. The clients keep their connection pools per
-    process themselves, so an instance made before a fork stays safe to use after it."""
+def get_provider(name: str, settings: ProviderSettings) -> Provider:
+    """Built from ``settings`` on first use, then kept: one client per provider and process.
+    The clients keep their connection pools per process themselves, so an instance made before
+    a fork stays safe to use after it."""
     client = CLIENTS.get(name)
     if client is None:
         raise ValueError(f"unknown provider {name!r}; expected one of {', '.join(PROVIDERS)}")
     with _lock:
         provider = _instances.get(name)
         if provider is None:
-            provider = client.from_settings(ProviderSettings.from_environment())
+            provider = client.from_settings(settings)
             _instances[name] = provider
         return provider

@@ -10,6 +10,7 @@ from workers.outbound.providers.config import ProviderSettings
 from workers.outbound.providers.klaviyo import KlaviyoProvider
 from workers.outbound.providers.omnisend import OmnisendProvider
 from workers.outbound.providers.postscript import PostscriptProvider
+from workers.settings import settings
 
 
 def test_defaults_point_at_the_real_providers() -> None:
@@ -79,20 +80,20 @@ def test_a_bad_timeout_is_refused(timeout: str) -> None:
         ProviderSettings.from_environment({"LOYALTY_HTTP_TIMEOUT": timeout})
 
 
-def test_get_provider_builds_each_client_once_from_the_environment(
+def test_get_provider_builds_each_client_once_from_the_process_settings(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(providers, "_instances", {})
     monkeypatch.setenv("LOYALTY_OMNISEND_BASE_URL", "http://127.0.0.1:9/")
     monkeypatch.setenv("LOYALTY_HTTP_TIMEOUT", "2")
 
-    built = {name: get_provider(name) for name in PROVIDERS}
+    built = {name: get_provider(name, settings().providers) for name in PROVIDERS}
 
     assert isinstance(built["klaviyo"], KlaviyoProvider)
     assert isinstance(built["omnisend"], OmnisendProvider)
     assert isinstance(built["postscript"], PostscriptProvider)
     assert [provider.name for provider in built.values()] == list(PROVIDERS)
-    assert all(get_provider(name) is built[name] for name in PROVIDERS)
+    assert all(get_provider(name, ProviderSettings()) is built[name] for name in PROVIDERS)
     omnisend = built["omnisend"]
     assert isinstance(omnisend, OmnisendProvider)
     assert omnisend.base_url == "http://127.0.0.1:9"
@@ -112,4 +113,4 @@ def test_a_client_missing_from_the_settings_uses_its_own_default_base_url() -> N
 
 def test_an_unknown_provider_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown provider"):
-        get_provider("mailchimp")
+        get_provider("mailchimp", ProviderSettings())
