@@ -33,9 +33,7 @@ app = Celery(
         "tasks.outbox",
         "tasks.tiers",
         "tasks.emails",
-        "tasks.syncs.klaviyo",
-        "tasks.syncs.omnisend",
-        "tasks.syncs.postscript",
+        "tasks.syncs",
     ],
 )
 # Read when Celery first needs its configuration, not when this module is imported.

@@ -13,7 +13,7 @@ from models.services import syncs
 from models.services.side_effects import GiveUp, TryAgain
 from tasks.side_effects import perform, side_effect_task
 from workers.db import database
-from workers.outbound.providers import get_provider
+from workers.outbound.providers import PROVIDERS, get_provider
 from workers.outbound.providers.base import (
     CustomerState,
     PermanentProviderError,
@@ -87,7 +87,7 @@ def sync_account(provider_name: str, outbox_id: int) -> str:
     return syncs.sync_account(database.unit_of_work, outbox_id, ProviderClient(provider_name))
 
 
-def sync_task(provider_name: str) -> Any:
+def sync_task(provider_name: str) -> Task[Any, Any]:
     """The Celery task for one provider: its own name, queue and retry policy."""
 
     def run(self: Task[Any, Any], outbox_id: int) -> str:
@@ -95,3 +95,8 @@ def sync_task(provider_name: str) -> Any:
 
     run.__name__ = run.__qualname__ = f"sync_{provider_name}"
     return side_effect_task(sync_task_name(provider_name))(run)
+
+
+SYNC_TASKS = {provider: sync_task(provider) for provider in PROVIDERS}
+"""One task per provider of the registry (``loyalty.sync_klaviyo``…): a new provider's client
+gets its task, queue and route without a line here."""
