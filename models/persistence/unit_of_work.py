@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import Self
+from typing import Any, Self, TypeVar, cast
 
 import psycopg
+from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -30,18 +31,12 @@ from models.persistence.tiers import TierStore
 Publish = Callable[[Sequence[OutboxEntry]], None]
 
 
-class UnitOfWork:
-    """The stores, each named for what it holds, share the transaction's connection."""
+StoreT = TypeVar("StoreT")
 
-    shops: ShopStore
-    accounts: AccountStore
-    ledger: LedgerStore
-    command_log: CommandLogStore
-    outbox: OutboxStore
-    tiers: TierStore
-    integrations: IntegrationStore
-    deliveries: DeliveryStore
-    batches: BatchStore
+
+class UnitOfWork:
+    """The stores, each named for what it holds, share the transaction's connection; each is
+    made when first used in the transaction."""
 
     def __init__(
         self, session_factory: Callable[[], Session], publish: Publish | None = None
@@ -49,27 +44,69 @@ class UnitOfWork:
         self._session_factory = session_factory
         self._publish = publish
         self._owed: list[OutboxEntry] = []
+        self._stores: dict[type[Any], Any] = {}
 
     def __enter__(self) -> Self:
         self._session = self._session_factory()
-        connection = self._session.connection()
-        self.shops = ShopStore(connection)
-        self.accounts = AccountStore(connection)
-        self.ledger = LedgerStore(connection)
-        self.command_log = CommandLogStore(connection)
-        self.outbox = OutboxStore(connection)
-        self.tiers = TierStore(connection)
-        self.integrations = IntegrationStore(connection)
-        self.deliveries = DeliveryStore(connection)
-        self.batches = BatchStore(
-            connection,
-            accounts=self.accounts,
-            ledger=self.ledger,
-            command_log=self.command_log,
-            outbox=self.outbox,
-        )
+        self._connection = self._session.connection()
+        self._stores = {}
         self._owed = []
         return self
+
+    def _store(
+        self, kind: type[StoreT], make: Callable[[Connection], StoreT] | None = None
+    ) -> StoreT:
+        store = self._stores.get(kind)
+        if store is None:
+            build = make or cast(Callable[[Connection], StoreT], kind)
+            store = self._stores[kind] = build(self._connection)
+        return cast(StoreT, store)
+
+    @property
+    def shops(self) -> ShopStore:
+        return self._store(ShopStore)
+
+    @property
+    def accounts(self) -> AccountStore:
+        return self._store(AccountStore)
+
+    @property
+    def ledger(self) -> LedgerStore:
+        return self._store(LedgerStore)
+
+    @property
+    def command_log(self) -> CommandLogStore:
+        return self._store(CommandLogStore)
+
+    @property
+    def outbox(self) -> OutboxStore:
+        return self._store(OutboxStore)
+
+    @property
+    def tiers(self) -> TierStore:
+        return self._store(TierStore)
+
+    @property
+    def integrations(self) -> IntegrationStore:
+        return self._store(IntegrationStore)
+
+    @property
+    def deliveries(self) -> DeliveryStore:
+        return self._store(DeliveryStore)
+
+    @property
+    def batches(self) -> BatchStore:
+        """A whole batch's read and write, through the stores of what it touches."""
+        return self._store(
+            BatchStore,
+            lambda connection: BatchStore(
+                connection,
+                accounts=self.accounts,
+                ledger=self.ledger,
+                command_log=self.command_log,
+                outbox=self.outbox,
+            ),
+        )
 
     def __exit__(
         self,
