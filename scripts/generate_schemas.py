@@ -16,7 +16,7 @@ if str(ROOT) not in sys.path:
     # Run as a file, scripts/ is on the path, not the project's packages.
     sys.path.insert(0, str(ROOT))
 
-from models.domain.commands import AdjustPoints, UpsertCustomer  # noqa: E402
+from models.domain.commands import COMMAND_MODELS  # noqa: E402
 from models.domain.schemas import command_schema, result_schema  # noqa: E402
 
 SCHEMA_DIR = ROOT / "schemas"
@@ -26,8 +26,7 @@ REGENERATE = ".venv/bin/python scripts/generate_schemas.py"
 def generated() -> dict[str, str]:
     """File name to content, exactly as committed under ``schemas/``."""
     schemas = {
-        "adjust_points.json": command_schema(AdjustPoints),
-        "upsert_customer.json": command_schema(UpsertCustomer),
+        **{f"{name}.json": command_schema(model) for name, model in COMMAND_MODELS.items()},
         "command_result.json": result_schema(),
     }
     return {name: json.dumps(schema, indent=2) + "\n" for name, schema in schemas.items()}

@@ -30,7 +30,7 @@ from tenacity import (
 
 from models.domain import names, results
 from models.domain.clock import utc_now
-from models.domain.commands import ADJUST_POINTS, UPSERT_CUSTOMER, InvalidCommand, salvage_key
+from models.domain.commands import InvalidCommand, salvage_key
 from models.domain.parsing import ParsedItem, parse_command_of
 from models.domain.results import FAILED
 from models.persistence.faults import INFRASTRUCTURE_FAULTS
@@ -72,15 +72,6 @@ def worker_task(name: str, **options: Any) -> Callable[[Callable[..., Any]], Tas
     )
     return decorate
 
-
-_COMMAND_TYPES = {
-    names.ADJUST_POINTS_TASK: ADJUST_POINTS,
-    names.UPSERT_CUSTOMER_TASK: UPSERT_CUSTOMER,
-}
-_ONE_COMMAND = {
-    ADJUST_POINTS: command_engine.adjust_points,
-    UPSERT_CUSTOMER: command_engine.upsert_customer,
-}
 
 LIVE_COMMAND_OPTIONS: dict[str, Any] = {
     "base": CommandBatches,
@@ -125,7 +116,12 @@ def command_task(
     directly with a command, it applies that one command in-process and returns its result."""
     if is_batch(args, kwargs):
         return apply_requests(task.app, args[0])
-    return run_command(_ONE_COMMAND[command_type], command_type, args, kwargs)
+    return run_command(
+        lambda uow, payload: command_engine.apply_one(uow, command_type, payload),
+        command_type,
+        args,
+        kwargs,
+    )
 
 
 def apply_requests(app: Celery, requests: list[SimpleRequest]) -> Verdict:
@@ -162,7 +158,7 @@ def _status(outcome: dict[str, Any] | Exception) -> str:
 
 
 def _item(request: SimpleRequest) -> ParsedItem:
-    command_type = _COMMAND_TYPES[str(request.name)]
+    command_type = names.command_type_of(str(request.name))
     args, kwargs = tuple(request.args), dict(request.kwargs)
     if len(args) == 1 and not kwargs:
         return parse_command_of(command_type, args[0])

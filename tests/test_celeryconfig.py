@@ -9,8 +9,7 @@ import sys
 import pytest
 
 import celeryconfig
-from tasks.adjustments import adjust_points
-from tasks.customers import upsert_customer
+from tasks.live_commands import adjust_points, upsert_customer
 from workers.app import app
 from workers.outbound.providers import PROVIDERS
 from workers.process import ROOT

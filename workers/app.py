@@ -27,8 +27,7 @@ app = Celery(
     # Flower and the worker logs show task arguments and results: masked, see workers.pii.
     task_cls="workers.pii:MaskingTask",
     include=[
-        "tasks.adjustments",
-        "tasks.customers",
+        "tasks.live_commands",
         "tasks.bulk",
         "tasks.outbox",
         "tasks.tiers",

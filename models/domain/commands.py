@@ -200,6 +200,16 @@ class InvalidCommand(Exception):
         )
 
 
+Command = AdjustPoints | UpsertCustomer
+
+COMMAND_MODELS: dict[str, type[Command]] = {
+    ADJUST_POINTS: AdjustPoints,
+    UPSERT_CUSTOMER: UpsertCustomer,
+}
+"""Every command type, by the name its results, its task (``loyalty.<type>``) and a bulk chunk's
+items carry. A new command is its model and its entry here, and its rule in the planner: its
+task, queue, route, parsing and JSON Schema follow from this table."""
+
 CommandT = TypeVar("CommandT", bound=_Command)
 
 _ALIASES = {"amount": "adjustment", "description": "note"}

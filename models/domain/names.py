@@ -4,6 +4,8 @@ benchmark all read them here, and outbox rows store the task names."""
 
 from __future__ import annotations
 
+from models.domain.commands import ADJUST_POINTS, COMMAND_MODELS, UPSERT_CUSTOMER
+
 ADJUSTMENTS_QUEUE = "loyalty.adjustments"
 MIGRATIONS_QUEUE = "loyalty.migrations"
 """Bulk chunks (merchant migrations) have their own queue and workers, so a migration of millions
@@ -14,8 +16,6 @@ OUTBOX_QUEUE = "loyalty.outbox"
 SYNC_QUEUE_PREFIX = "loyalty.sync."
 """Side effects have one queue each (a provider's sync too), so one outage delays nobody else."""
 
-ADJUST_POINTS_TASK = "loyalty.adjust_points"
-UPSERT_CUSTOMER_TASK = "loyalty.upsert_customer"
 ADJUST_POINTS_BULK_TASK = "loyalty.adjust_points_bulk"
 RECALCULATE_TIER = "loyalty.recalculate_tier"
 RECALCULATE_SHOP_TIERS = "loyalty.recalculate_shop_tiers"
@@ -23,9 +23,25 @@ SEND_POINTS_EARNED_EMAIL = "loyalty.send_points_earned_email"
 RELAY_OUTBOX = "loyalty.relay_outbox"
 SYNC_TASK_PREFIX = "loyalty.sync_"
 
+
+COMMAND_TASK_PREFIX = "loyalty."
+
+
+def command_task_name(command_type: str) -> str:
+    """The live task of a command type: ``loyalty.adjust_points``…"""
+    return f"{COMMAND_TASK_PREFIX}{command_type}"
+
+
+def command_type_of(task_name: str) -> str:
+    """The command type a live command task applies."""
+    return task_name.removeprefix(COMMAND_TASK_PREFIX)
+
+
+ADJUST_POINTS_TASK = command_task_name(ADJUST_POINTS)
+UPSERT_CUSTOMER_TASK = command_task_name(UPSERT_CUSTOMER)
+
 _QUEUES = {
-    ADJUST_POINTS_TASK: ADJUSTMENTS_QUEUE,
-    UPSERT_CUSTOMER_TASK: ADJUSTMENTS_QUEUE,
+    **{command_task_name(command_type): ADJUSTMENTS_QUEUE for command_type in COMMAND_MODELS},
     ADJUST_POINTS_BULK_TASK: MIGRATIONS_QUEUE,
     RECALCULATE_TIER: TIERS_QUEUE,
     RECALCULATE_SHOP_TIERS: TIERS_QUEUE,

@@ -9,10 +9,9 @@ from typing import Any
 
 from models.domain.commands import (
     ADJUST_POINTS,
-    UPSERT_CUSTOMER,
-    AdjustPoints,
+    COMMAND_MODELS,
+    Command,
     InvalidCommand,
-    UpsertCustomer,
     parse_command,
 )
 
@@ -27,11 +26,8 @@ Key = tuple[str, str]
 class ParsedItem:
     command_type: str
     payload: Any
-    command: AdjustPoints | UpsertCustomer | None
+    command: Command | None
     invalid: InvalidCommand | None
-
-
-_ITEM_TYPES = (ADJUST_POINTS, UPSERT_CUSTOMER)
 
 
 def parse_item(item: Any) -> ParsedItem:
@@ -40,19 +36,15 @@ def parse_item(item: Any) -> ParsedItem:
     command_type, payload = ADJUST_POINTS, item
     if isinstance(item, dict) and len(item) == 1:
         ((name, inner),) = item.items()
-        if name in _ITEM_TYPES:
+        if name in COMMAND_MODELS:
             command_type, payload = name, inner
     return parse_command_of(command_type, payload)
 
 
 def parse_command_of(command_type: str, payload: Any) -> ParsedItem:
-    """``payload`` read as a command of ``command_type`` (adjust_points or upsert_customer)."""
+    """``payload`` read as a command of ``command_type`` (a name of ``COMMAND_MODELS``)."""
     try:
-        command: AdjustPoints | UpsertCustomer = (
-            parse_command(UpsertCustomer, payload)
-            if command_type == UPSERT_CUSTOMER
-            else parse_command(AdjustPoints, payload)
-        )
+        command = parse_command(COMMAND_MODELS[command_type], payload)
     except InvalidCommand as invalid:
         return ParsedItem(command_type, payload, None, invalid)
     return ParsedItem(command_type, payload, command, None)

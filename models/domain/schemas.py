@@ -10,13 +10,13 @@ from typing import Any
 
 from pydantic import AliasChoices
 
-from models.domain.commands import AdjustPoints, UpsertCustomer
+from models.domain.commands import Command
 from models.domain.results import command_result
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 
-def command_schema(model: type[AdjustPoints | UpsertCustomer]) -> dict[str, Any]:
+def command_schema(model: type[Command]) -> dict[str, Any]:
     """The model's own schema, plus its aliases (``amount``, ``description``), which the model
     accepts in place of the field but never together with it."""
     schema = _with_dialect(model.model_json_schema())

@@ -39,14 +39,17 @@ def apply_batch(uow: UnitOfWork, items: Sequence[ParsedItem]) -> list[dict[str, 
     return _retry_races(attempt)
 
 
+def apply_one(uow: UnitOfWork, command_type: str, payload: Any) -> dict[str, Any]:
+    """One command: a batch of one."""
+    return apply_batch(uow, [parsing.parse_command_of(command_type, payload)])[0]
+
+
 def adjust_points(uow: UnitOfWork, payload: Any) -> dict[str, Any]:
-    """One adjust-points command: a batch of one."""
-    return apply_batch(uow, [parsing.parse_command_of(ADJUST_POINTS, payload)])[0]
+    return apply_one(uow, ADJUST_POINTS, payload)
 
 
 def upsert_customer(uow: UnitOfWork, payload: Any) -> dict[str, Any]:
-    """One upsert-customer command: a batch of one."""
-    return apply_batch(uow, [parsing.parse_command_of(UPSERT_CUSTOMER, payload)])[0]
+    return apply_one(uow, UPSERT_CUSTOMER, payload)
 
 
 def adjust_points_bulk(uow: UnitOfWork, payload: Any, *, max_commands: int) -> list[dict[str, Any]]:

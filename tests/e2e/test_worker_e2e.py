@@ -18,9 +18,9 @@ import pytest
 from celery.result import AsyncResult, ResultSet
 from sqlalchemy import Engine, func, select
 
+from models.domain.names import ADJUST_POINTS_TASK
 from models.persistence.tables import accounts, ledger_entries, processed_commands
 from workers.client.publisher import (
-    ADJUST_POINTS_TASK,
     publish,
     publish_adjustment,
     publish_customer_upsert,

@@ -17,7 +17,7 @@ from models.domain.parsing import ParsedItem
 from models.persistence.tables import ledger_entries, outbox, processed_commands, rejected_messages
 from models.persistence.unit_of_work import UnitOfWork
 from models.services import command_engine
-from tasks.adjustments import adjust_points
+from tasks.live_commands import adjust_points
 from tests.support.factories import (
     account_row,
     adjustment,

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from models.persistence.unit_of_work import UnitOfWork
-from tasks.customers import upsert_customer
+from tasks.live_commands import upsert_customer
 from tests.support.factories import account_row, create_shop
 
 

@@ -13,8 +13,8 @@ import models.services.emails
 from models.domain.names import SEND_POINTS_EARNED_EMAIL
 from models.persistence.tables import dead_letters, email_deliveries, outbox
 from models.persistence.unit_of_work import UnitOfWork
-from tasks.adjustments import adjust_points
 from tasks.emails import send_points_earned_email
+from tasks.live_commands import adjust_points
 from tests.support.commit_hooks import commit_hook
 from tests.support.factories import adjustment, create_customer, create_shop
 from tests.support.smtp import SmtpServer

@@ -16,7 +16,7 @@ from models.domain.names import RECALCULATE_SHOP_TIERS, RECALCULATE_TIER
 from models.domain.side_effects import OutboxEntry
 from models.persistence.tables import accounts, outbox, tier_changes, tiers
 from models.persistence.unit_of_work import UnitOfWork
-from tasks.adjustments import adjust_points
+from tasks.live_commands import adjust_points
 from tasks.tiers import recalculate_shop_tiers, recalculate_tier
 from tests.support.factories import account_row, adjustment, create_customer, create_shop
 from workers.db import Database

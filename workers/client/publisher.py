@@ -21,8 +21,17 @@ from celery.result import AsyncResult
 from kombu.exceptions import OperationalError as KombuOperationalError
 from pydantic import BaseModel
 
-from models.domain.commands import AdjustPoints, CommandT, UpsertCustomer, parse_command
-from models.domain.names import ADJUST_POINTS_TASK, ADJUSTMENTS_QUEUE, UPSERT_CUSTOMER_TASK
+from models.domain.commands import (
+    ADJUST_POINTS,
+    COMMAND_MODELS,
+    UPSERT_CUSTOMER,
+    AdjustPoints,
+    Command,
+    CommandT,
+    UpsertCustomer,
+    parse_command,
+)
+from models.domain.names import ADJUSTMENTS_QUEUE, command_task_name
 from workers.app import app as default_app
 from workers.pii import masked_repr
 
@@ -105,8 +114,7 @@ def publish_adjustment(
 ) -> AsyncResult[Any] | dict[str, Any]:
     """Publish an adjustment. With ``wait=True``, return its result (applied or rejected), or
     raise ``CommandTimeout`` after ``timeout`` seconds."""
-    valid = _validated(AdjustPoints, command)
-    return _send(ADJUST_POINTS_TASK, valid, wait=wait, timeout=timeout, app=app)
+    return publish_command(ADJUST_POINTS, command, wait=wait, timeout=timeout, app=app)
 
 
 @overload
@@ -132,8 +140,25 @@ def publish_customer_upsert(
     app: Celery | None = None,
 ) -> AsyncResult[Any] | dict[str, Any]:
     """Publish a customer create-or-update; ``wait`` and ``timeout`` as for adjustments."""
-    valid = _validated(UpsertCustomer, command)
-    return _send(UPSERT_CUSTOMER_TASK, valid, wait=wait, timeout=timeout, app=app)
+    return publish_command(UPSERT_CUSTOMER, command, wait=wait, timeout=timeout, app=app)
+
+
+def publish_command(
+    command_type: str,
+    command: Command | Mapping[str, Any],
+    *,
+    wait: bool = False,
+    timeout: float = DEFAULT_TIMEOUT,
+    app: Celery | None = None,
+) -> AsyncResult[Any] | dict[str, Any]:
+    """Publish a command of any type of ``COMMAND_MODELS`` (``publish_adjustment`` and
+    ``publish_customer_upsert`` are this, typed); ``wait`` and ``timeout`` as for them."""
+    model = COMMAND_MODELS.get(command_type)
+    if model is None:
+        expected = ", ".join(COMMAND_MODELS)
+        raise ValueError(f"unknown command type {command_type!r}; expected one of {expected}")
+    valid = _validated(model, command)
+    return _send(command_task_name(command_type), valid, wait=wait, timeout=timeout, app=app)
 
 
 def _validated(model: type[CommandT], command: CommandT | Mapping[str, Any]) -> CommandT:
@@ -148,7 +173,7 @@ def _validated(model: type[CommandT], command: CommandT | Mapping[str, Any]) -> 
 
 def _send(
     task_name: str,
-    command: AdjustPoints | UpsertCustomer,
+    command: Command,
     *,
     wait: bool,
     timeout: float,

@@ -25,13 +25,13 @@ from click.testing import CliRunner
 
 import celeryconfig
 from models.domain.commands import AdjustPoints, InvalidCommand, UpsertCustomer
+from models.domain.names import ADJUST_POINTS_TASK
 from tests.support import environment
 from tests.support.celery_apps import close_app
 from tests.support.factories import create_customer, create_shop
 from tests.support.tcp_proxy import TcpProxy
 from workers.cli.main import main
 from workers.client.publisher import (
-    ADJUST_POINTS_TASK,
     CommandTimeout,
     PublishError,
     publish,
