@@ -27,6 +27,7 @@ import psycopg
 import redis
 
 from bench.harness import loyalty_environment, recreate_database, say
+from models.domain.names import MIGRATIONS_QUEUE
 from workers.process import ROOT, WorkerProcess
 
 DATABASE = "loyalty_bench_migration"
@@ -196,7 +197,7 @@ def main(argv: list[str] | None = None) -> None:
     worker = WorkerProcess(
         "bench-migrations",
         log,
-        queues="loyalty.migrations",
+        queues=MIGRATIONS_QUEUE,
         concurrency=args.concurrency,
         env=environment(),
         cwd=ROOT,

@@ -26,6 +26,7 @@ import redis
 from celery import Celery
 
 from bench.harness import loyalty_environment, recreate_database, say
+from models.domain.names import ADJUST_POINTS_TASK, ADJUSTMENTS_QUEUE, UPSERT_CUSTOMER_TASK
 from workers.process import ROOT, WorkerProcess
 
 DATABASE = "loyalty_bench_soak"
@@ -33,7 +34,7 @@ BROKER = "redis://127.0.0.1:6379/5"
 RESULTS = "redis://127.0.0.1:6379/6"
 SHOP = "bench-shop"
 CUSTOMERS = 1_000
-QUEUE = "loyalty.adjustments"
+QUEUE = ADJUSTMENTS_QUEUE
 LOG = ROOT / "bench" / "results" / "soak-worker.log"
 TARGET_GROWTH = 0.10
 
@@ -96,7 +97,7 @@ class Publisher:
             }
             for n in range(CUSTOMERS)
         ]
-        self._send("loyalty.upsert_customer", commands)
+        self._send(UPSERT_CUSTOMER_TASK, commands)
 
     def top_up(self) -> None:
         queued = int(self.broker.llen(QUEUE))  # type: ignore[arg-type]  # redis-py's sync|async
@@ -113,7 +114,7 @@ class Publisher:
             }
             for n in range(room)
         ]
-        self._send("loyalty.adjust_points", commands)
+        self._send(ADJUST_POINTS_TASK, commands)
         self.sent += room
 
     def _send(self, task_name: str, commands: Sequence[Mapping[str, object]]) -> None:

@@ -14,12 +14,13 @@ from sqlalchemy.engine import make_url
 
 import bench.throughput as package
 from bench import COMPLETIONS_URL_ENV
+from models.domain.names import ADJUST_POINTS_TASK, ADJUSTMENTS_QUEUE
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS_DIR = ROOT / "bench" / "results"
 
-QUEUE = "loyalty.adjustments"
-ADJUST_TASK = "loyalty.adjust_points"
+QUEUE = ADJUSTMENTS_QUEUE
+ADJUST_TASK = ADJUST_POINTS_TASK
 SHOP_ID = "bench-shop"
 
 # Command id prefixes, one per phase that writes to the database.

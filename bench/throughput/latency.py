@@ -9,11 +9,14 @@ from typing import Any
 
 from celery import Celery
 
+import celeryconfig
 from bench.throughput.broker import forget_results, publish, reset_queue
 from bench.throughput.config import ADJUST_TASK, LATENCY, LONE, QUEUE, WARMUP, Config, say
 from bench.throughput.database import BenchDatabase
 from bench.throughput.measures import Latency, LoneLatency, summarize_latency
 from bench.throughput.worker import Worker, wait_for
+from workers.outbound.providers import PROVIDERS
+from workers.settings import settings
 
 
 def run_latency(
@@ -53,7 +56,7 @@ def publish_alone(
     """A publisher of its own: the bench's app is subscribed to the result of every command (d)
     sent, and the first wait would read through all of those results first."""
     alone = Celery("bench-lone", set_as_current=False)
-    alone.config_from_object("celeryconfig")
+    alone.conf.update(celeryconfig.configuration(settings(), PROVIDERS))
     published: dict[str, float] = {}
     to_result = []
     for command in commands:
