@@ -22,8 +22,6 @@ RECALCULATE_SHOP_TIERS = "loyalty.recalculate_shop_tiers"
 SEND_POINTS_EARNED_EMAIL = "loyalty.send_points_earned_email"
 RELAY_OUTBOX = "loyalty.relay_outbox"
 SYNC_TASK_PREFIX = "loyalty.sync_"
-
-
 COMMAND_TASK_PREFIX = "loyalty."
 
 
