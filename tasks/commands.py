@@ -28,9 +28,8 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from models.domain import names, results
-from models.domain.clock import utc_now
-from models.domain.commands import InvalidCommand, salvage_key
+from models.domain import names
+from models.domain.commands import InvalidCommand
 from models.domain.parsing import ParsedItem, parse_command_of
 from models.domain.results import FAILED
 from models.persistence.faults import INFRASTRUCTURE_FAULTS
@@ -184,25 +183,8 @@ def _apply_isolating_bugs(
             )
             return [outcome for item in items for outcome in _apply_isolating_bugs(uow, [item])]
         log.exception("command raised; recorded, answered as a failure, not applied")
-        _record_bug(uow, items[0], bug)
+        command_engine.record_bug(uow, items[0], bug)
         return [bug]
-
-
-def _record_bug(uow: UnitOfWork, item: ParsedItem, bug: Exception) -> None:
-    """Kept with the refused messages, under no idempotency key: once the bug is fixed, the
-    same command sent again is applied."""
-    shop_id, command_id = salvage_key(item.payload)
-    result = results.as_json(results.failed(shop_id, command_id, f"{type(bug).__name__}: {bug}"))
-    with uow:
-        uow.command_log.record_rejected_message(
-            command_type=item.command_type,
-            shop_id=shop_id,
-            command_id=command_id,
-            payload=item.payload,
-            result=result,
-            now=utc_now(),
-        )
-        uow.commit()
 
 
 def riding_out_faults(work: Callable[[], ResultT]) -> ResultT:

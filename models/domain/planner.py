@@ -125,7 +125,11 @@ class _Planner:
             result = results.as_json(
                 results.rejected(shop_id, command_id, item.invalid.rejection())
             )
-            self._reject_message(item.command_type, shop_id, command_id, item.payload, result)
+            self.plan.rejected_messages.append(
+                rejected_message_row(
+                    item.command_type, shop_id, command_id, item.payload, result, self.now
+                )
+            )
             return result
         payload_hash = command.payload_hash()
         stored = self.stored.get((command.shop_id, command.command_id))
@@ -246,12 +250,11 @@ class _Planner:
             same_payload=stored_hash == payload_hash,
         )
         if conflict:
-            self._reject_message(
-                command_type,
-                command.shop_id,
-                command.command_id,
-                command.model_dump(mode="json"),
-                result,
+            payload = command.model_dump(mode="json")
+            self.plan.rejected_messages.append(
+                rejected_message_row(
+                    command_type, command.shop_id, command.command_id, payload, result, self.now
+                )
             )
         return result
 
@@ -278,16 +281,4 @@ class _Planner:
             processed_row(
                 command.shop_id, command.command_id, command_type, payload_hash, result, self.now
             )
-        )
-
-    def _reject_message(
-        self,
-        command_type: str,
-        shop_id: str | None,
-        command_id: str | None,
-        payload: Any,
-        result: dict[str, Any],
-    ) -> None:
-        self.plan.rejected_messages.append(
-            rejected_message_row(command_type, shop_id, command_id, payload, result, self.now)
         )

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select, text
 
-from models.domain.command_log import rejected_message_row
 from models.persistence.set_based import EACH_KEY, insert_rows, lookup_keys
 from models.persistence.tables import processed_commands, rejected_messages
 
@@ -60,20 +58,9 @@ class CommandLogStore:
         insert_rows(self._db, processed_commands, processed)
         insert_rows(self._db, rejected_messages, rejected)
 
-    def record_rejected_message(
-        self,
-        *,
-        command_type: str,
-        shop_id: str | None,
-        command_id: str | None,
-        payload: Any,
-        result: dict[str, Any],
-        now: datetime,
-    ) -> None:
-        self._db.execute(
-            _INSERT_REJECTED,
-            rejected_message_row(command_type, shop_id, command_id, payload, result, now),
-        )
+    def record_rejected_message(self, row: dict[str, Any]) -> None:
+        """One refused message (``models.domain.command_log.rejected_message_row``)."""
+        self._db.execute(_INSERT_REJECTED, row)
 
     def processed_command(self, shop_id: str, command_id: str) -> Any:
         return self._db.execute(

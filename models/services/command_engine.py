@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from models.domain import parsing, planner, results
 from models.domain.clock import utc_now
+from models.domain.command_log import rejected_message_row
 from models.domain.commands import ADJUST_POINTS, UPSERT_CUSTOMER, InvalidCommand, salvage_key
 from models.domain.parsing import ParsedItem
 from models.persistence.unit_of_work import UnitOfWork
@@ -68,16 +69,30 @@ def reject_invalid(
     """Invalid input is recorded but does not claim its idempotency key: the sender can fix the
     command and send it again under the same id."""
     shop_id, command_id = salvage_key(payload)
-    result = results.as_json(results.rejected(shop_id, command_id, invalid.rejection()))
+    refusal = results.rejected(shop_id, command_id, invalid.rejection())
+    return _record_refused(uow, command_type, payload, refusal)
+
+
+def record_bug(uow: UnitOfWork, item: ParsedItem, bug: Exception) -> dict[str, Any]:
+    """A command that raised is kept with the refused messages, under no idempotency key: once
+    the bug is fixed, the same command sent again is applied."""
+    shop_id, command_id = salvage_key(item.payload)
+    failure = results.failed(shop_id, command_id, f"{type(bug).__name__}: {bug}")
+    return _record_refused(uow, item.command_type, item.payload, failure)
+
+
+def _record_refused(
+    uow: UnitOfWork,
+    command_type: str,
+    payload: Any,
+    refusal: results.CommandRejected | results.CommandFailed,
+) -> dict[str, Any]:
+    result = results.as_json(refusal)
+    row = rejected_message_row(
+        command_type, result["shop_id"], result["command_id"], payload, result, utc_now()
+    )
     with uow:
-        uow.command_log.record_rejected_message(
-            command_type=command_type,
-            shop_id=shop_id,
-            command_id=command_id,
-            payload=payload,
-            result=result,
-            now=utc_now(),
-        )
+        uow.command_log.record_rejected_message(row)
         uow.commit()
     return result
 
