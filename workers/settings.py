@@ -60,21 +60,18 @@ class Settings:
             ),
         )
 
-    @property
-    def uses_embedded_files(self) -> bool:
-        return any(
-            url.startswith(("sqlite", "sqla+sqlite", "db+sqlite"))
-            for url in (self.database_url, self.broker_url, self.result_backend)
-        )
-
 
 _lock = threading.Lock()
 _current: Settings | None = None
 
 
 def settings() -> Settings:
-    """This process's settings: read from the environment on first use, then kept."""
+    """This process's settings: read from the environment on first use, then kept (read on
+    every message: no lock once they are there)."""
     global _current
+    current = _current
+    if current is not None:
+        return current
     with _lock:
         if _current is None:
             _current = Settings.from_environment()

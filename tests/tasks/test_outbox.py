@@ -4,7 +4,6 @@ the relay when that publish never happened. Committed data, each test in its own
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -12,17 +11,17 @@ from urllib.parse import urlsplit
 import pytest
 import redis
 from celery import Celery
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from models.domain.clock import utc_now
 from models.domain.side_effects import OutboxEntry
 from models.persistence.tables import outbox
-from models.persistence.unit_of_work import UnitOfWork
 from models.services import command_engine
 from tasks.outbox import relay_outbox
 from tests.support import environment
 from tests.support.celery_apps import app_for, close_app
-from tests.support.factories import adjustment, create_customer, create_shop
+from tests.support.factories import adjustment
+from tests.support.outbox import outbox_rows, recording, shop_owing_side_effects
 from tests.support.tcp_proxy import TcpProxy
 from workers.app import app
 from workers.db import Database, database
@@ -31,22 +30,7 @@ from workers.outbox import publish_committed
 
 @pytest.fixture
 def shop(committed: Database) -> str:
-    shop_id = f"outbox-{uuid.uuid4().hex[:8]}"
-    create_shop(committed.unit_of_work(), shop_id)
-    with committed.unit_of_work() as uow:
-        uow.tiers.set(shop_id, "Gold", 100_000)
-        uow.commit()
-    create_customer(committed.unit_of_work(), shop_id, "ada", email="ada@example.com")
-    return shop_id
-
-
-def rows(committed: Database, shop_id: str) -> list[Any]:
-    with committed.engine.connect() as connection:
-        return list(
-            connection.execute(
-                select(outbox).where(outbox.c.shop_id == shop_id).order_by(outbox.c.id)
-            )
-        )
+    return shop_owing_side_effects(committed)
 
 
 def queued_outbox_ids(queue: str) -> list[int]:
@@ -56,18 +40,12 @@ def queued_outbox_ids(queue: str) -> list[int]:
     return [json.loads(json.loads(m)["headers"]["argsrepr"].strip("(),[]")) for m in messages]
 
 
-def recording(committed: Database) -> tuple[UnitOfWork, list[OutboxEntry]]:
-    """A unit of work whose commits hand their outbox rows to a list instead of the broker."""
-    published: list[OutboxEntry] = []
-    return UnitOfWork(committed.sessions, published.extend), published
-
-
 def test_the_workers_unit_of_work_publishes_what_its_commit_owes_by_itself(
     committed: Database, shop: str
 ) -> None:
     command_engine.adjust_points(database.unit_of_work(), adjustment(shop, "ada", adjustment=50))
 
-    owed = rows(committed, shop)
+    owed = outbox_rows(committed, shop)
     assert [row.task_name for row in owed] == [
         "loyalty.recalculate_tier",
         "loyalty.send_points_earned_email",
@@ -105,7 +83,7 @@ def test_the_side_effects_of_a_batch_are_published_in_one_pipeline(
     assert sorted(queued_outbox_ids("loyalty.tiers") + queued_outbox_ids("loyalty.emails")) == [
         entry.id for entry in owed
     ]
-    assert all(row.dispatched_at is not None for row in rows(committed, shop))
+    assert all(row.dispatched_at is not None for row in outbox_rows(committed, shop))
 
 
 def test_rows_the_broker_never_got_are_published_by_the_relay(
@@ -116,12 +94,12 @@ def test_rows_the_broker_never_got_are_published_by_the_relay(
     command_engine.adjust_points(uow, adjustment(shop, "ada", adjustment=50))
 
     publish_committed(unreachable, owed)
-    left_behind = rows(committed, shop)
+    left_behind = outbox_rows(committed, shop)
     monkeypatch.setenv("LOYALTY_OUTBOX_GRACE", "0")
     relay_outbox()
 
     assert [row.dispatched_at for row in left_behind] == [None, None]
-    assert all(row.dispatched_at is not None for row in rows(committed, shop))
+    assert all(row.dispatched_at is not None for row in outbox_rows(committed, shop))
     assert owed[0].id in queued_outbox_ids("loyalty.tiers")
     assert owed[1].id in queued_outbox_ids("loyalty.emails")
 
@@ -131,7 +109,7 @@ def test_fresh_rows_are_left_to_the_committing_worker(committed: Database, shop:
 
     relay_outbox()  # default grace: 10 s
 
-    assert [row.dispatched_at for row in rows(committed, shop)] == [None, None]
+    assert [row.dispatched_at for row in outbox_rows(committed, shop)] == [None, None]
 
 
 def empty_queue(queue: str) -> None:
@@ -177,7 +155,7 @@ def test_syncs_are_published_by_the_relay_once_the_sync_delay_has_passed(
 
     assert not published_too_soon
     assert entry.id in queued_outbox_ids("loyalty.sync.klaviyo")
-    assert rows(committed, shop)[0].dispatched_at is not None
+    assert outbox_rows(committed, shop)[0].dispatched_at is not None
 
 
 def test_a_retry_waits_on_its_row_and_the_relay_publishes_it_when_due(
@@ -194,7 +172,7 @@ def test_a_retry_waits_on_its_row_and_the_relay_publishes_it_when_due(
     relay_outbox()
 
     assert not published_too_soon
-    assert rows(committed, shop)[0].dispatched_at is not None
+    assert outbox_rows(committed, shop)[0].dispatched_at is not None
     assert entry.id in queued_outbox_ids("loyalty.emails")
 
 

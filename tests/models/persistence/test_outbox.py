@@ -4,44 +4,26 @@ Committed data, each test in its own shop."""
 from __future__ import annotations
 
 import threading
-import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from models.domain.side_effects import OutboxEntry
 from models.persistence.tables import outbox
-from models.persistence.unit_of_work import UnitOfWork
 from models.services import command_engine
-from tests.support.factories import adjustment, create_customer, create_shop
+from tests.support.factories import adjustment
+from tests.support.outbox import outbox_rows, recording, shop_owing_side_effects
 from workers.db import Database
 
 
 @pytest.fixture
 def shop(committed: Database) -> str:
-    shop_id = f"outbox-{uuid.uuid4().hex[:8]}"
-    create_shop(committed.unit_of_work(), shop_id)
-    with committed.unit_of_work() as uow:
-        uow.tiers.set(shop_id, "Gold", 100_000)
-        uow.commit()
-    create_customer(committed.unit_of_work(), shop_id, "ada", email="ada@example.com")
-    return shop_id
-
-
-def rows(committed: Database, shop_id: str) -> list[Any]:
-    with committed.engine.connect() as connection:
-        return list(
-            connection.execute(
-                select(outbox).where(outbox.c.shop_id == shop_id).order_by(outbox.c.id)
-            )
-        )
+    return shop_owing_side_effects(committed)
 
 
 def test_a_rolled_back_transaction_owes_nothing(committed: Database, shop: str) -> None:
-    published: list[OutboxEntry] = []
-    uow = UnitOfWork(committed.sessions, published.extend)
+    uow, published = recording(committed)
     with uow:
         uow.owe(
             uow.outbox.owe(
@@ -56,7 +38,7 @@ def test_a_rolled_back_transaction_owes_nothing(committed: Database, shop: str) 
         # no commit: leaving the block rolls back
 
     assert published == []
-    assert rows(committed, shop) == []
+    assert outbox_rows(committed, shop) == []
 
 
 def test_two_relays_never_claim_the_same_row(committed: Database, shop: str) -> None:
@@ -90,7 +72,7 @@ def test_two_relays_never_claim_the_same_row(committed: Database, shop: str) -> 
     for thread in threads:
         thread.join()
 
-    ours = {row.id for row in rows(committed, shop)}
+    ours = {row.id for row in outbox_rows(committed, shop)}
     first, second = ({e.id for e in batch} & ours for batch in claimed)
     assert len(ours) == 20
     assert first.isdisjoint(second)
