@@ -37,9 +37,7 @@ def plan_adjustment(
     points: Points, command: AdjustPoints, *, excluded: bool
 ) -> Adjustment | Rejection:
     if excluded:
-        return Rejection(
-            ErrorCode.CUSTOMER_EXCLUDED, "customer is excluded from the loyalty program"
-        )
+        return excluded_rejection()
     expected = command.expected_revision
     if expected is not None and expected != points.revision:
         return Rejection(
@@ -77,6 +75,10 @@ def plan_adjustment(
         revision=points.revision + 1,
     )
     return Adjustment(requested=requested, applied=applied, before=points, after=after)
+
+
+def excluded_rejection() -> Rejection:
+    return Rejection(ErrorCode.CUSTOMER_EXCLUDED, "customer is excluded from the loyalty program")
 
 
 def earns_email(adjustment: Adjustment, command: AdjustPoints, email: str | None) -> bool:

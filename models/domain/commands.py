@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import uuid
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
@@ -28,6 +29,7 @@ from models.domain.errors import ErrorCode, Rejection
 # Command types, as recorded with each result.
 ADJUST_POINTS = "adjust_points"
 UPSERT_CUSTOMER = "upsert_customer"
+REVERSE_ADJUSTMENT = "reverse_adjustment"
 
 ID_LENGTH = 128
 """Characters of a shop, customer, command id, source or actor (the columns are this wide)."""
@@ -92,6 +94,17 @@ Email = Annotated[
     StringConstraints(strip_whitespace=True, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
 ]
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 ()./-]{4,32}$")]
+
+
+def _canonical_uuid(value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise ValueError("must be a transaction id (a UUID)") from None
+
+
+TransactionId = Annotated[str, StringConstraints(max_length=64), AfterValidator(_canonical_uuid)]
+"""A transaction id as a result gave it; any spelling of the same UUID is the same id."""
 
 
 class _Command(BaseModel):
@@ -180,6 +193,25 @@ class UpsertCustomer(_Command):
     """An excluded customer keeps the balance; every adjustment is refused until included."""
 
 
+class ReverseAdjustment(_Command):
+    """Undo (part of) an applied adjustment: claw back an increase, credit back a deduction."""
+
+    customer_id: Identifier
+    """The customer the reversed transaction belongs to."""
+    transaction_id: TransactionId
+    """The applied adjustment to reverse: the ``transaction_id`` of its result."""
+    points: Annotated[int, Field(ge=1, le=MAX_ADJUSTMENT)] | None = None
+    """How many of its points to reverse; everything still reversible when absent."""
+    note: Note | None = Field(default=None, validation_alias=AliasChoices("note", "description"))
+    """Stored on the audit entry (alias ``description``); 1..500 characters after trimming."""
+    on_insufficient_points: Literal["floor", "reject"] = "floor"
+    """A claw-back below zero: ``floor`` the balance at 0 or ``reject`` it."""
+    source: Identifier | None = None
+    """The sending system, for the audit entry."""
+    actor: Identifier | None = None
+    """Who asked for it, for the audit entry."""
+
+
 class _FieldError(ValueError):
     def __init__(self, field: str, reason: str) -> None:
         super().__init__(reason)
@@ -200,11 +232,12 @@ class InvalidCommand(Exception):
         )
 
 
-Command = AdjustPoints | UpsertCustomer
+Command = AdjustPoints | UpsertCustomer | ReverseAdjustment
 
 COMMAND_MODELS: dict[str, type[Command]] = {
     ADJUST_POINTS: AdjustPoints,
     UPSERT_CUSTOMER: UpsertCustomer,
+    REVERSE_ADJUSTMENT: ReverseAdjustment,
 }
 """Every command type, by the name its results, its task (``loyalty.<type>``) and a bulk chunk's
 items carry. A new command is its model and its entry here, and its rule in the planner: its

@@ -15,6 +15,10 @@ class ErrorCode(StrEnum):
     REVISION_CONFLICT = "revision_conflict"
     IDEMPOTENCY_CONFLICT = "idempotency_conflict"
     INSUFFICIENT_POINTS = "insufficient_points"
+    TRANSACTION_NOT_FOUND = "transaction_not_found"
+    NOTHING_TO_REVERSE = "nothing_to_reverse"
+    REVERSAL_EXCEEDS_REMAINING = "reversal_exceeds_remaining"
+    NOT_REVERSIBLE = "not_reversible"
 
     @property
     def http_status(self) -> int:
@@ -29,6 +33,10 @@ _HTTP_STATUS = {
     ErrorCode.REVISION_CONFLICT: 409,
     ErrorCode.IDEMPOTENCY_CONFLICT: 409,
     ErrorCode.INSUFFICIENT_POINTS: 422,
+    ErrorCode.TRANSACTION_NOT_FOUND: 404,
+    ErrorCode.NOTHING_TO_REVERSE: 409,
+    ErrorCode.REVERSAL_EXCEEDS_REMAINING: 422,
+    ErrorCode.NOT_REVERSIBLE: 422,
 }
 
 
@@ -56,4 +64,12 @@ def idempotency_conflict(command_id: str, original_status: str) -> Rejection:
         ErrorCode.IDEMPOTENCY_CONFLICT,
         f"command_id {command_id!r} was already used for a different command",
         {"command_id": command_id, "original_status": original_status},
+    )
+
+
+def transaction_not_found(transaction_id: str, customer_id: str) -> Rejection:
+    return Rejection(
+        ErrorCode.TRANSACTION_NOT_FOUND,
+        f"transaction {transaction_id} is not an applied points change of customer {customer_id!r}",
+        {"transaction_id": transaction_id, "customer_id": customer_id},
     )

@@ -3,8 +3,9 @@ is not one. A bulk chunk's items may name their type; a live task's type is its 
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from models.domain.commands import (
@@ -12,6 +13,7 @@ from models.domain.commands import (
     COMMAND_MODELS,
     Command,
     InvalidCommand,
+    ReverseAdjustment,
     parse_command,
 )
 
@@ -50,12 +52,25 @@ def parse_command_of(command_type: str, payload: Any) -> ParsedItem:
     return ParsedItem(command_type, payload, command, None)
 
 
-def keys_to_read(items: Iterable[ParsedItem]) -> tuple[set[Key], set[Key]]:
-    """The (shop, customer) accounts to lock and the (shop, command) results to look up."""
-    customers: set[Key] = set()
-    commands: set[Key] = set()
+@dataclass(frozen=True, slots=True)
+class BatchKeys:
+    """What a batch reads before it is planned."""
+
+    customers: set[Key] = field(default_factory=set)
+    """(shop, customer): the accounts to lock."""
+    commands: set[Key] = field(default_factory=set)
+    """(shop, command): the stored results to look up."""
+    transactions: set[uuid.UUID] = field(default_factory=set)
+    """The ledger entries the batch's reversals name."""
+
+
+def keys_to_read(items: Iterable[ParsedItem]) -> BatchKeys:
+    keys = BatchKeys()
     for item in items:
-        if item.command is not None:
-            customers.add((item.command.shop_id, item.command.customer_id))
-            commands.add((item.command.shop_id, item.command.command_id))
-    return customers, commands
+        command = item.command
+        if command is not None:
+            keys.customers.add((command.shop_id, command.customer_id))
+            keys.commands.add((command.shop_id, command.command_id))
+            if isinstance(command, ReverseAdjustment):
+                keys.transactions.add(uuid.UUID(command.transaction_id))
+    return keys

@@ -11,88 +11,43 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from models.domain import results
-from models.domain.adjustments import Adjustment, Points, plan_adjustment
+from models.domain.adjustments import Adjustment, Points, earns_email, plan_adjustment
+from models.domain.batch import (
+    BatchPlan,
+    BatchState,
+    LedgerRow,
+    OwedSideEffect,
+    WorkingAccount,
+)
 from models.domain.command_log import processed_row, rejected_message_row
 from models.domain.commands import (
     ADJUST_POINTS,
+    REVERSE_ADJUSTMENT,
     UPSERT_CUSTOMER,
     AdjustPoints,
+    Command,
+    ReverseAdjustment,
     UpsertCustomer,
     salvage_key,
 )
 from models.domain.errors import (
     Rejection,
     customer_not_found,
+    transaction_not_found,
     unknown_shop,
 )
 from models.domain.names import sync_task_name
-from models.domain.parsing import Key, ParsedItem
+from models.domain.parsing import ParsedItem
+from models.domain.reversals import EntryKind, ReversibleEntry, plan_reversal
 from models.domain.side_effects import owed_side_effects
 
-
-@dataclass(slots=True)
-class WorkingAccount:
-    """An account as the batch has left it so far; ``id`` is None until a new one is inserted."""
-
-    id: int | None
-    shop_id: str
-    customer_id: str
-    points: Points
-    excluded: bool = False
-    email: str | None = None
-    phone: str | None = None
-    first_name: str | None = None
-    last_name: str | None = None
-    tier: tuple[str, int] | None = None
-    last_activity_at: datetime | None = None
-    created: bool = False
-    changed: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class BatchState:
-    """What the batch's commands find in the database, read under the accounts' locks."""
-
-    shops: set[str]
-    shops_with_tiers: set[str]
-    providers: dict[str, list[str]]
-    accounts: dict[Key, WorkingAccount]
-    stored: dict[Key, tuple[str, dict[str, Any]]]
-
-
-@dataclass(frozen=True, slots=True)
-class OwedSideEffect:
-    task_name: str
-    account: WorkingAccount
-    transaction_id: uuid.UUID
-    revision: int
-
-
-@dataclass(frozen=True, slots=True)
-class LedgerRow:
-    account: WorkingAccount
-    values: dict[str, Any]
-
-
-@dataclass(slots=True)
-class BatchPlan:
-    """Everything the batch writes, and each command's result in order."""
-
-    now: datetime
-    results: list[dict[str, Any]] = field(default_factory=list)
-    accounts: dict[Key, WorkingAccount] = field(default_factory=dict)
-    ledger: list[LedgerRow] = field(default_factory=list)
-    processed: list[dict[str, Any]] = field(default_factory=list)
-    rejected_messages: list[dict[str, Any]] = field(default_factory=list)
-    side_effects: list[OwedSideEffect] = field(default_factory=list)
-
-    def touched_accounts(self) -> list[WorkingAccount]:
-        return [account for account in self.accounts.values() if account.changed]
+PointsCommand = AdjustPoints | ReverseAdjustment
+PROFILE_FIELDS = ("email", "phone", "first_name", "last_name")
+"""What the providers' profiles show of a customer: a change of one owes the syncs."""
 
 
 def plan_batch(
@@ -115,6 +70,7 @@ class _Planner:
         self.now = now
         self.new_transaction_id = new_transaction_id
         self.stored = dict(state.stored)
+        self.reversible = dict(state.reversible)
         self.plan = BatchPlan(now, accounts=dict(state.accounts))
 
     def apply(self, item: ParsedItem) -> dict[str, Any]:
@@ -135,26 +91,27 @@ class _Planner:
         stored = self.stored.get((command.shop_id, command.command_id))
         if stored is not None:
             return self._replay(item.command_type, command, payload_hash, *stored)
-        if isinstance(command, AdjustPoints):
-            return self._adjust(command, payload_hash)
-        return self._upsert(command, payload_hash)
-
-    def _adjust(self, command: AdjustPoints, payload_hash: str) -> dict[str, Any]:
+        if isinstance(command, UpsertCustomer):
+            return self._upsert(command, payload_hash)
         account = self.plan.accounts.get((command.shop_id, command.customer_id))
         if account is None:
             if command.shop_id not in self.state.shops:
                 rejection = unknown_shop(command.shop_id)
             else:
                 rejection = customer_not_found(command.shop_id, command.customer_id)
-            return self._record_rejection(ADJUST_POINTS, command, payload_hash, rejection)
+            return self._record_rejection(item.command_type, command, payload_hash, rejection)
+        if isinstance(command, AdjustPoints):
+            return self._adjust(command, account, payload_hash)
+        return self._reverse(command, account, payload_hash)
+
+    def _adjust(
+        self, command: AdjustPoints, account: WorkingAccount, payload_hash: str
+    ) -> dict[str, Any]:
         outcome = plan_adjustment(account.points, command, excluded=account.excluded)
         if isinstance(outcome, Rejection):
             return self._record_rejection(ADJUST_POINTS, command, payload_hash, outcome)
-
-        transaction_id = self.new_transaction_id()
-        account.points = outcome.after
-        account.last_activity_at = self.now
-        account.changed = True
+        email = earns_email(outcome, command, account.email)
+        transaction_id = self._change_points(command, account, outcome, sends_email=email)
         applied = results.applied(
             shop_id=command.shop_id,
             command_id=command.command_id,
@@ -162,56 +119,101 @@ class _Planner:
             transaction_id=transaction_id,
             adjustment=outcome,
             note=command.note,
-            account=results.account_view(
-                command.customer_id, outcome.after, account.tier, self.now
-            ),
+            account=self._account_view(account),
         )
-        result = results.as_json(applied)
-        self.plan.ledger.append(
-            LedgerRow(account, self._ledger_entry(command, outcome, transaction_id))
-        )
-        self._owe_side_effects(command, account, outcome, transaction_id)
-        self._store(ADJUST_POINTS, command, payload_hash, result)
-        return result
+        return self._store(ADJUST_POINTS, command, payload_hash, results.as_json(applied))
 
-    def _ledger_entry(
-        self, command: AdjustPoints, outcome: Adjustment, transaction_id: uuid.UUID
+    def _reverse(
+        self, command: ReverseAdjustment, account: WorkingAccount, payload_hash: str
     ) -> dict[str, Any]:
-        return {
-            "transaction_id": transaction_id,
-            "shop_id": command.shop_id,
-            "command_id": command.command_id,
-            "requested": outcome.requested,
-            "applied": outcome.applied,
-            "balance_before": outcome.before.balance,
-            "balance_after": outcome.after.balance,
-            "lifetime_before": outcome.before.lifetime,
-            "lifetime_after": outcome.after.lifetime,
-            "note": command.note,
-            "source": command.source,
-            "actor": command.actor,
-            "created_at": self.now,
-        }
+        reverses = uuid.UUID(command.transaction_id)
+        original = self.reversible.get(reverses)
+        if original is None or (original.shop_id, original.account_id) != (
+            account.shop_id,
+            account.id,
+        ):
+            rejection = transaction_not_found(command.transaction_id, command.customer_id)
+            return self._record_rejection(REVERSE_ADJUSTMENT, command, payload_hash, rejection)
+        outcome = plan_reversal(account.points, original, command, excluded=account.excluded)
+        if isinstance(outcome, Rejection):
+            return self._record_rejection(REVERSE_ADJUSTMENT, command, payload_hash, outcome)
+        self.reversible[reverses] = original.after(outcome)
+        transaction_id = self._change_points(
+            command, account, outcome.adjustment, sends_email=False, reversed_entry=original
+        )
+        applied = results.reversal_applied(
+            shop_id=command.shop_id,
+            command_id=command.command_id,
+            customer_id=command.customer_id,
+            transaction_id=transaction_id,
+            reverses_transaction_id=reverses,
+            reversal=outcome,
+            note=command.note,
+            account=self._account_view(account),
+        )
+        return self._store(REVERSE_ADJUSTMENT, command, payload_hash, results.as_json(applied))
 
-    def _owe_side_effects(
+    def _change_points(
         self,
-        command: AdjustPoints,
+        command: PointsCommand,
         account: WorkingAccount,
         outcome: Adjustment,
-        transaction_id: uuid.UUID,
-    ) -> None:
-        """The tier, email and syncs the applied adjustment owes, written with it."""
+        *,
+        sends_email: bool,
+        reversed_entry: ReversibleEntry | None = None,
+    ) -> uuid.UUID:
+        """The account moves, with its ledger entry and the side effects it owes."""
+        transaction_id = self.new_transaction_id()
+        account.points = outcome.after
+        account.last_activity_at = self.now
+        account.changed = True
+        self.plan.ledger.append(
+            LedgerRow(
+                account,
+                {
+                    "transaction_id": transaction_id,
+                    "shop_id": command.shop_id,
+                    "command_id": command.command_id,
+                    "requested": outcome.requested,
+                    "applied": outcome.applied,
+                    "balance_before": outcome.before.balance,
+                    "balance_after": outcome.after.balance,
+                    "lifetime_before": outcome.before.lifetime,
+                    "lifetime_after": outcome.after.lifetime,
+                    "note": command.note,
+                    "source": command.source,
+                    "actor": command.actor,
+                    "created_at": self.now,
+                    "kind": EntryKind.ADJUST if reversed_entry is None else EntryKind.REVERSE,
+                    "reverses_transaction_id": None
+                    if reversed_entry is None
+                    else reversed_entry.transaction_id,
+                },
+            )
+        )
         owed = owed_side_effects(
             outcome,
-            command,
-            account.email,
+            sends_email=sends_email,
             shop_has_tiers=command.shop_id in self.state.shops_with_tiers,
         )
-        owed += [sync_task_name(p) for p in self.state.providers.get(command.shop_id, [])]
+        self._owe(owed + self._syncs(command.shop_id), account, transaction_id)
+        return transaction_id
+
+    def _syncs(self, shop_id: str) -> list[str]:
+        return [sync_task_name(p) for p in self.state.providers.get(shop_id, [])]
+
+    def _owe(
+        self, task_names: list[str], account: WorkingAccount, transaction_id: uuid.UUID | None
+    ) -> None:
         self.plan.side_effects += [
-            OwedSideEffect(task_name, account, transaction_id, outcome.after.revision)
-            for task_name in owed
+            OwedSideEffect(task_name, account, transaction_id, account.points.revision)
+            for task_name in task_names
         ]
+
+    def _account_view(self, account: WorkingAccount) -> results.Account:
+        return results.account_view(
+            account.customer_id, account.points, account.tier, account.last_activity_at
+        )
 
     def _upsert(self, command: UpsertCustomer, payload_hash: str) -> dict[str, Any]:
         key = (command.shop_id, command.customer_id)
@@ -226,19 +228,22 @@ class _Planner:
                 None, command.shop_id, command.customer_id, Points(), created=True, changed=True
             )
             self.plan.accounts[key] = account
-        for name in ("email", "phone", "first_name", "last_name", "excluded"):
+        profile_changed = False
+        for name in (*PROFILE_FIELDS, "excluded"):
             value = getattr(command, name)
             if value is not None and value != getattr(account, name):
                 setattr(account, name, value)
                 account.changed = True
+                profile_changed |= name in PROFILE_FIELDS
+        if profile_changed:
+            self._owe(self._syncs(command.shop_id), account, None)
         result = results.as_json(results.customer_upserted(command, account, created=created))
-        self._store(UPSERT_CUSTOMER, command, payload_hash, result)
-        return result
+        return self._store(UPSERT_CUSTOMER, command, payload_hash, result)
 
     def _replay(
         self,
         command_type: str,
-        command: AdjustPoints | UpsertCustomer,
+        command: Command,
         payload_hash: str,
         stored_hash: str,
         stored_result: dict[str, Any],
@@ -259,26 +264,18 @@ class _Planner:
         return result
 
     def _record_rejection(
-        self,
-        command_type: str,
-        command: AdjustPoints | UpsertCustomer,
-        payload_hash: str,
-        rejection: Rejection,
+        self, command_type: str, command: Command, payload_hash: str, rejection: Rejection
     ) -> dict[str, Any]:
         result = results.as_json(results.rejected(command.shop_id, command.command_id, rejection))
-        self._store(command_type, command, payload_hash, result)
-        return result
+        return self._store(command_type, command, payload_hash, result)
 
     def _store(
-        self,
-        command_type: str,
-        command: AdjustPoints | UpsertCustomer,
-        payload_hash: str,
-        result: dict[str, Any],
-    ) -> None:
+        self, command_type: str, command: Command, payload_hash: str, result: dict[str, Any]
+    ) -> dict[str, Any]:
         self.stored[(command.shop_id, command.command_id)] = (payload_hash, result)
         self.plan.processed.append(
             processed_row(
                 command.shop_id, command.command_id, command_type, payload_hash, result, self.now
             )
         )
+        return result

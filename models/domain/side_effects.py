@@ -10,19 +10,18 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from models.domain.adjustments import Adjustment, earns_email
-from models.domain.commands import AdjustPoints
+from models.domain.adjustments import Adjustment
 from models.domain.names import RECALCULATE_TIER, SEND_POINTS_EARNED_EMAIL
 
 
 def owed_side_effects(
-    adjustment: Adjustment, command: AdjustPoints, email: str | None, *, shop_has_tiers: bool
+    adjustment: Adjustment, *, sends_email: bool, shop_has_tiers: bool
 ) -> list[str]:
-    """The side effects an applied adjustment owes besides the shop's syncs."""
+    """The side effects an applied points change owes besides the shop's syncs."""
     owed = []
     if shop_has_tiers and adjustment.after.lifetime != adjustment.before.lifetime:
         owed.append(RECALCULATE_TIER)
-    if earns_email(adjustment, command, email):
+    if sends_email:
         owed.append(SEND_POINTS_EARNED_EMAIL)
     return owed
 

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, select, text, update
 
 from models.domain.adjustments import Points
-from models.domain.planner import WorkingAccount
+from models.domain.batch import WorkingAccount
 from models.persistence.set_based import EACH_KEY, insert_rows, lookup_keys
 from models.persistence.tables import accounts, shops, tiers
 

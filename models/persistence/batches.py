@@ -10,8 +10,8 @@ from collections.abc import Iterable
 
 from sqlalchemy import Connection, bindparam, select
 
-from models.domain.parsing import Key
-from models.domain.planner import BatchPlan, BatchState
+from models.domain.batch import BatchPlan, BatchState
+from models.domain.parsing import BatchKeys, Key
 from models.domain.side_effects import OutboxEntry
 from models.persistence.accounts import AccountStore
 from models.persistence.command_log import CommandLogStore
@@ -46,11 +46,11 @@ class BatchStore:
         self._command_log = command_log
         self._outbox = outbox
 
-    def read(self, customers: Iterable[Key], commands: Iterable[Key], *, lock: bool) -> BatchState:
-        """The batch's accounts (locked unless ``lock`` is false, for a dry run) and stored
-        results, and the shops they belong to."""
-        customers_by_shop = _group(customers)
-        commands_by_shop = _group(commands)
+    def read(self, keys: BatchKeys, *, lock: bool) -> BatchState:
+        """The batch's accounts (locked unless ``lock`` is false, for a dry run), stored results
+        and the entries its reversals name, and the shops they belong to."""
+        customers_by_shop = _group(keys.customers)
+        commands_by_shop = _group(keys.commands)
         shop_ids = sorted(customers_by_shop.keys() | commands_by_shop.keys())
         if not shop_ids:
             return BatchState(set(), set(), {}, {}, {})
@@ -63,20 +63,22 @@ class BatchStore:
                 with_tiers.add(row.id)
             if row.provider is not None:
                 providers[row.id].append(row.provider)
+        accounts = {
+            (shop_id, account.customer_id): account
+            for shop_id, customer_ids in customers_by_shop.items()
+            for account in self._accounts.working(shop_id, customer_ids, lock=lock)
+        }
         return BatchState(
             shops=found,
             shops_with_tiers=with_tiers,
             providers={shop_id: sorted(names) for shop_id, names in providers.items()},
-            accounts={
-                (shop_id, account.customer_id): account
-                for shop_id, customer_ids in customers_by_shop.items()
-                for account in self._accounts.working(shop_id, customer_ids, lock=lock)
-            },
+            accounts=accounts,
             stored={
                 (shop_id, command_id): stored
                 for shop_id, command_ids in commands_by_shop.items()
                 for command_id, stored in self._command_log.stored(shop_id, command_ids).items()
             },
+            reversible=self._ledger.reversible(keys.transactions),
         )
 
     def write(self, plan: BatchPlan) -> list[OutboxEntry]:

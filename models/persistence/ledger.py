@@ -1,5 +1,5 @@
-"""The ledger: every applied adjustment, appended by the batch write, read by support and by the
-side effects an adjustment owes."""
+"""The ledger: every applied points change, appended by the batch write, read by support, by the
+side effects a change owes and by the reversals that name it."""
 
 from __future__ import annotations
 
@@ -8,10 +8,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, func, select
 
+from models.domain.reversals import EntryKind, ReversibleEntry
 from models.persistence.set_based import insert_rows
 from models.persistence.tables import ledger_entries
+
+_REVERSALS = ledger_entries.alias("reversals")
+_REVERSIBLE = select(
+    ledger_entries.c.transaction_id,
+    ledger_entries.c.shop_id,
+    ledger_entries.c.account_id,
+    ledger_entries.c.kind,
+    ledger_entries.c.applied,
+    (ledger_entries.c.lifetime_after - ledger_entries.c.lifetime_before).label("lifetime_moved"),
+    select(func.coalesce(func.sum(func.abs(_REVERSALS.c.requested)), 0))
+    .where(_REVERSALS.c.reverses_transaction_id == ledger_entries.c.transaction_id)
+    .scalar_subquery()
+    .label("reversed"),
+).where(ledger_entries.c.transaction_id.in_(bindparam("ids", expanding=True)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +48,26 @@ class LedgerStore:
         return self._db.execute(
             select(ledger_entries).where(ledger_entries.c.transaction_id == transaction_id)
         ).one_or_none()
+
+    def reversible(self, transaction_ids: set[uuid.UUID]) -> dict[uuid.UUID, ReversibleEntry]:
+        """The entries reversals name, with what earlier reversals consumed of each. Read under
+        the accounts' locks: every reversal of an entry is of the same account, so the sums
+        cannot change before the batch commits."""
+        if not transaction_ids:
+            return {}
+        rows = self._db.execute(_REVERSIBLE, {"ids": sorted(transaction_ids)})
+        return {
+            row.transaction_id: ReversibleEntry(
+                row.transaction_id,
+                row.shop_id,
+                row.account_id,
+                EntryKind(row.kind),
+                row.applied,
+                row.lifetime_moved,
+                int(row.reversed),
+            )
+            for row in rows
+        }
 
     def recent(self, account_id: int, limit: int) -> Sequence[Any]:
         return self._db.execute(

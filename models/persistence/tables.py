@@ -103,12 +103,18 @@ class Account(Base):
 
 
 class LedgerEntry(Base):
-    """Append-only audit trail: one row per applied adjustment, never updated or deleted."""
+    """Append-only audit trail: one row per applied points change, never updated or deleted."""
 
     __tablename__ = "ledger_entries"
     __table_args__ = (
         UniqueConstraint("shop_id", "command_id"),
         Index(None, "account_id", "id"),
+        Index(
+            None,
+            "reverses_transaction_id",
+            postgresql_where=text("reverses_transaction_id IS NOT NULL"),
+            sqlite_where=text("reverses_transaction_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -126,6 +132,9 @@ class LedgerEntry(Base):
     source: Mapped[str | None] = mapped_column(String(ID_LENGTH))
     actor: Mapped[str | None] = mapped_column(String(ID_LENGTH))
     created_at: Mapped[datetime]
+    # adjust, reverse or expire (models.domain.reversals.EntryKind); a reversal links its original.
+    kind: Mapped[str] = mapped_column(String(16), server_default=text("'adjust'"))
+    reverses_transaction_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
 
 
 class ProcessedCommand(Base):

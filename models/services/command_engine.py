@@ -13,7 +13,13 @@ from sqlalchemy.exc import IntegrityError
 from models.domain import parsing, planner, results
 from models.domain.clock import utc_now
 from models.domain.command_log import rejected_message_row
-from models.domain.commands import ADJUST_POINTS, UPSERT_CUSTOMER, InvalidCommand, salvage_key
+from models.domain.commands import (
+    ADJUST_POINTS,
+    REVERSE_ADJUSTMENT,
+    UPSERT_CUSTOMER,
+    InvalidCommand,
+    salvage_key,
+)
 from models.domain.parsing import ParsedItem
 from models.persistence.unit_of_work import UnitOfWork
 
@@ -27,11 +33,11 @@ _RACE_ATTEMPTS = 3
 
 def apply_batch(uow: UnitOfWork, items: Sequence[ParsedItem]) -> list[dict[str, Any]]:
     """The batch's commands in one transaction, in order; one result per command."""
-    customers, commands = parsing.keys_to_read(items)
+    keys = parsing.keys_to_read(items)
 
     def attempt() -> list[dict[str, Any]]:
         with uow:
-            state = uow.batches.read(customers, commands, lock=True)
+            state = uow.batches.read(keys, lock=True)
             plan = planner.plan_batch(list(items), state, utc_now())
             uow.owe(uow.batches.write(plan))
             uow.commit()
@@ -51,6 +57,10 @@ def adjust_points(uow: UnitOfWork, payload: Any) -> dict[str, Any]:
 
 def upsert_customer(uow: UnitOfWork, payload: Any) -> dict[str, Any]:
     return apply_one(uow, UPSERT_CUSTOMER, payload)
+
+
+def reverse_adjustment(uow: UnitOfWork, payload: Any) -> dict[str, Any]:
+    return apply_one(uow, REVERSE_ADJUSTMENT, payload)
 
 
 def adjust_points_bulk(uow: UnitOfWork, payload: Any, *, max_commands: int) -> list[dict[str, Any]]:

@@ -156,7 +156,7 @@ def dry_run(uow: UnitOfWork, all_chunks: Iterator[Chunk], *, sample: int) -> Dry
     for chunk in all_chunks:
         items = [parse_item(item) for item in chunk.items]
         with uow:
-            state = uow.batches.read(*keys_to_read(items), lock=False)
+            state = uow.batches.read(keys_to_read(items), lock=False)
         plan = plan_batch(items, state, utc_now())
         for item, result in zip(items, plan.results, strict=True):
             command = item.command

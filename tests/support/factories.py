@@ -40,6 +40,16 @@ def adjustment(shop_id: str, customer_id: str, **fields: Any) -> dict[str, Any]:
     }
 
 
+def reversal(shop_id: str, customer_id: str, transaction_id: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "command_id": f"rev-{uuid.uuid4()}",
+        "shop_id": shop_id,
+        "customer_id": customer_id,
+        "transaction_id": transaction_id,
+        **fields,
+    }
+
+
 def account_row(connection: Connection, shop_id: str, customer_id: str) -> Any:
     return connection.execute(
         select(accounts).where(accounts.c.shop_id == shop_id, accounts.c.customer_id == customer_id)

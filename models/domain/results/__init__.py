@@ -9,6 +9,7 @@ from models.domain.results.builders import (
     failed,
     rejected,
     replayed,
+    reversal_applied,
     timestamp,
 )
 from models.domain.results.shapes import (
@@ -23,6 +24,7 @@ from models.domain.results.shapes import (
     CommandResult,
     CustomerUpserted,
     ResultJSON,
+    ReversalApplied,
     as_json,
     command_result,
 )
@@ -39,6 +41,7 @@ __all__ = [
     "CommandResult",
     "CustomerUpserted",
     "ResultJSON",
+    "ReversalApplied",
     "StoredCustomer",
     "account_view",
     "applied",
@@ -48,5 +51,6 @@ __all__ = [
     "failed",
     "rejected",
     "replayed",
+    "reversal_applied",
     "timestamp",
 ]

@@ -28,10 +28,14 @@ from models.domain.results.shapes import (
     InternalError,
     PointsBreakdown,
     ResultJSON,
+    ReversalApplied,
+    ReversalAttributes,
+    ReversalData,
     Tier,
     as_json,
     iso_milliseconds,
 )
+from models.domain.reversals import Reversal
 
 
 class StoredCustomer(Protocol):
@@ -94,6 +98,42 @@ def applied(
                 points_before=adjustment.before.balance,
                 points_after=adjustment.after.balance,
                 current_points=adjustment.after.balance,
+                note=note,
+            ),
+        ),
+        account=account,
+    )
+
+
+def reversal_applied(
+    *,
+    shop_id: str,
+    command_id: str,
+    customer_id: str,
+    transaction_id: uuid.UUID,
+    reverses_transaction_id: uuid.UUID,
+    reversal: Reversal,
+    note: str | None,
+    account: Account,
+) -> ReversalApplied:
+    adjustment = reversal.adjustment
+    return ReversalApplied(
+        status=APPLIED,
+        command_id=command_id,
+        shop_id=shop_id,
+        transaction_id=transaction_id,
+        data=ReversalData(
+            type="points_reversal",
+            id=transaction_id,
+            attributes=ReversalAttributes(
+                customer_id=customer_id,
+                reverses_transaction_id=reverses_transaction_id,
+                adjustment=adjustment.requested,
+                applied_adjustment=adjustment.applied,
+                points_before=adjustment.before.balance,
+                points_after=adjustment.after.balance,
+                current_points=adjustment.after.balance,
+                remaining_reversible=reversal.remaining,
                 note=note,
             ),
         ),

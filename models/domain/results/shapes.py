@@ -105,6 +105,45 @@ class AdjustmentApplied(_Shape):
 
 
 @dataclass(slots=True, kw_only=True)
+class ReversalAttributes(_Shape):
+    customer_id: str
+    reverses_transaction_id: uuid.UUID
+    """The transaction this reversal undoes (part of)."""
+    adjustment: int
+    """The delta asked for: minus the points clawed back, or plus the points credited back."""
+    applied_adjustment: int
+    """What really moved, after any floor at zero."""
+    points_before: int
+    points_after: int
+    current_points: int
+    remaining_reversible: int
+    """Points of the reversed transaction that later reversals may still undo."""
+    note: str | None
+
+
+@dataclass(slots=True, kw_only=True)
+class ReversalData(_Shape):
+    """Mage's shape, for a reversal."""
+
+    type: Literal["points_reversal"]
+    id: uuid.UUID
+    """The reversal's own transaction id."""
+    attributes: ReversalAttributes
+
+
+@dataclass(slots=True, kw_only=True)
+class ReversalApplied(_Shape):
+    """An applied ``loyalty.reverse_adjustment`` command."""
+
+    status: Literal["applied"]
+    command_id: str
+    shop_id: str
+    transaction_id: uuid.UUID
+    data: ReversalData
+    account: Account
+
+
+@dataclass(slots=True, kw_only=True)
 class Customer(_Shape):
     """The customer as stored after the upsert."""
 
@@ -176,7 +215,7 @@ class CommandFailed(_Shape):
     error: InternalError
 
 
-CommandResult = AdjustmentApplied | CustomerUpserted | CommandRejected
+CommandResult = AdjustmentApplied | ReversalApplied | CustomerUpserted | CommandRejected
 command_result: TypeAdapter[CommandResult] = TypeAdapter(CommandResult)
 """Validates a result (``command_result.validate_json``); its JSON Schema is ``schemas/``'s."""
 
@@ -186,7 +225,14 @@ result stored earlier and replayed as it was."""
 
 _SERIALIZERS: dict[type[_Shape], TypeAdapter[Any]] = {
     shape: TypeAdapter(shape)
-    for shape in (AdjustmentApplied, CustomerUpserted, CommandRejected, CommandFailed, Account)
+    for shape in (
+        AdjustmentApplied,
+        ReversalApplied,
+        CustomerUpserted,
+        CommandRejected,
+        CommandFailed,
+        Account,
+    )
 }
 
 

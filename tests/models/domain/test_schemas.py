@@ -22,13 +22,14 @@ from models.domain.results import (
     AdjustmentApplied,
     CommandRejected,
     CustomerUpserted,
+    ReversalApplied,
     command_result,
 )
 from models.persistence.tables import outbox
 from models.persistence.unit_of_work import UnitOfWork
 from models.services import command_engine
 from tasks.tiers import recalculate_tier
-from tests.support.factories import adjustment, create_customer, create_shop
+from tests.support.factories import adjustment, create_customer, create_shop, reversal
 
 
 def _load_generator() -> ModuleType:
@@ -76,7 +77,7 @@ class TestCommittedFiles:
         assert {path.name: path.read_text() for path in written} == generator.generated()
 
     def test_the_command_schemas_refuse_unknown_fields(self) -> None:
-        for name in ("adjust_points.json", "upsert_customer.json"):
+        for name in ("adjust_points.json", "upsert_customer.json", "reverse_adjustment.json"):
             assert committed(name)["additionalProperties"] is False
 
 
@@ -121,6 +122,7 @@ class Results:
         self.adjust(uow, "unknown_shop", adjustment("no-such-shop", "ada", adjustment=1))
         self.adjust(uow, "invalid_command", adjustment(shop_id, "ada", adjustment="5"))
         self.adjust(uow, "invalid, no keys", ["not", "an", "object"])
+        self.reversals(uow, shop_id)
         create_customer(uow, shop_id, "bo", excluded=True)
         self.adjust(uow, "customer_excluded", adjustment(shop_id, "bo", adjustment=1))
         for index, result in enumerate(
@@ -135,6 +137,27 @@ class Results:
             )
         ):
             self.all[f"bulk item {index}"] = result
+
+    def reversals(self, uow: UnitOfWork, shop_id: str) -> None:
+        granted = self.adjust(uow, "to reverse", adjustment(shop_id, "ada", adjustment=40))
+        reverses = granted["transaction_id"]
+        self.reverse(uow, "reversal, partial", reversal(shop_id, "ada", reverses, points=10))
+        whole = self.reverse(uow, "reversal, the rest", reversal(shop_id, "ada", reverses))
+        self.reverse(uow, "nothing_to_reverse", reversal(shop_id, "ada", reverses))
+        self.reverse(
+            uow, "not_reversible", reversal(shop_id, "ada", whole["transaction_id"], points=1)
+        )
+        self.reverse(uow, "transaction_not_found", reversal(shop_id, "ada", str(uuid.uuid4())))
+        small = self.adjust(uow, "small, to reverse", adjustment(shop_id, "ada", adjustment=5))
+        self.reverse(
+            uow,
+            "reversal_exceeds_remaining",
+            reversal(shop_id, "ada", small["transaction_id"], points=6),
+        )
+
+    def reverse(self, uow: UnitOfWork, kind: str, payload: Any) -> dict[str, Any]:
+        self.all[kind] = command_engine.reverse_adjustment(uow, payload)
+        return self.all[kind]
 
     def adjust(self, uow: UnitOfWork, kind: str, payload: Any) -> dict[str, Any]:
         self.all[kind] = command_engine.adjust_points(uow, payload)
@@ -187,6 +210,8 @@ class TestResults:
                 assert type(shape) is CommandRejected, kind
             elif "customer" in result:
                 assert type(shape) is CustomerUpserted, kind
+            elif result["data"]["type"] == "points_reversal":
+                assert type(shape) is ReversalApplied, kind
             else:
                 assert type(shape) is AdjustmentApplied, kind
 

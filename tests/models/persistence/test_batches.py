@@ -12,9 +12,10 @@ import pytest
 from sqlalchemy import Connection, event
 
 from models.domain import parsing, planner
-from models.domain.commands import ADJUST_POINTS, UPSERT_CUSTOMER
+from models.domain.commands import ADJUST_POINTS, REVERSE_ADJUSTMENT, UPSERT_CUSTOMER
 from models.persistence.unit_of_work import UnitOfWork
-from tests.support.factories import adjustment, create_customer, create_shop
+from models.services import command_engine
+from tests.support.factories import adjustment, create_customer, create_shop, reversal
 
 
 @pytest.fixture
@@ -47,7 +48,7 @@ def apply(uow: UnitOfWork, connection: Connection, items: list[parsing.ParsedIte
     """Statements of the read and of the write."""
     with uow:
         with statements(connection) as read:
-            state = uow.batches.read(*parsing.keys_to_read(items), lock=True)
+            state = uow.batches.read(parsing.keys_to_read(items), lock=True)
         plan = planner.plan_batch(items, state, datetime.now(UTC))
         with statements(connection) as written:
             uow.owe(uow.batches.write(plan))
@@ -77,5 +78,30 @@ def test_new_customers_are_inserted_in_one_statement(
         for customer in ("cy", "dee", "ada")
     ]
 
-    # shops, accounts, stored results; accounts inserted, accounts updated, stored results
-    assert apply(uow, connection, items) == [3, 3]
+    # shops, accounts, stored results; accounts inserted, accounts updated, stored results, and
+    # the outbox: a changed name owes the shop's Klaviyo sync
+    assert apply(uow, connection, items) == [3, 4]
+
+
+def test_the_entries_a_batch_reverses_are_read_in_one_more_statement(
+    uow: UnitOfWork, connection: Connection, shop: str
+) -> None:
+    granted = [
+        command_engine.adjust_points(uow, adjustment(shop, customer, adjustment=150))
+        for customer in ("ada", "bob")
+    ]
+    items = [
+        parsing.parse_command_of(
+            REVERSE_ADJUSTMENT,
+            reversal(
+                shop,
+                result["data"]["attributes"]["customer_id"],
+                result["transaction_id"],
+                points=50,
+            ),
+        )
+        for result in (*granted, granted[0])
+    ]
+
+    # shops, accounts, stored results, reversed entries; as for adjustments
+    assert apply(uow, connection, items) == [4, 4]
