@@ -8,6 +8,7 @@ test itself caused.
 from __future__ import annotations
 
 import itertools
+import json
 import subprocess
 import sys
 import time
@@ -256,6 +257,37 @@ def test_adjustments_fan_out_to_tiers_emails_and_each_enabled_provider(stack: St
     assert set(ada_transactions) <= external_ids
 
 
+def test_a_reversal_and_a_changed_email_reach_the_providers(stack: Stack) -> None:
+    shop = new_shop("klaviyo", tiers_at={"Silver": 250})
+    first, second = (f"{name}-{shop}@example.com" for name in ("eve", "eve.new"))
+    run("customer", "upsert", shop, "eve", "--email", first, "--wait")
+    [order] = apply_all([adjustment(shop, "eve", adjustment=300, send_email=False)])
+
+    reversal = json.loads(
+        run("reverse", shop, "eve", order["transaction_id"], "--points", "100", "--wait")
+    )
+    settle(stack, shop)
+
+    assert reversal["data"]["attributes"]["remaining_reversible"] == 200
+    profile = stack.klaviyo.profile("eve")
+    assert balance(profile) == 200
+    assert profile is not None
+    assert profile["properties"]["loyalty_lifetime_points"] == 200
+    assert profile["properties"]["loyalty_vip_tier"] is None  # 300 reached Silver, 200 did not
+    assert sorted(e["unique_id"] for e in stack.klaviyo.events_for("eve")) == sorted(
+        [order["transaction_id"], reversal["transaction_id"]]
+    )
+    assert emails_to(stack, first) == []
+
+    run("customer", "upsert", shop, "eve", "--email", second, "--wait")
+    settle(stack, shop)
+
+    changed = stack.klaviyo.profile("eve")
+    assert changed is not None
+    assert changed["email"] == second
+    assert len(stack.klaviyo.events_for("eve")) == 2  # a profile change is no points event
+
+
 def test_a_burst_to_one_customer_collapses_into_few_profile_pushes(stack: Stack) -> None:
     shop = new_shop("klaviyo", "omnisend")
     email = f"Hot-{shop}@Example.com"  # Omnisend holds it with this case, and so do we
@@ -305,6 +337,7 @@ def test_provider_faults_are_retried_honouring_retry_after(stack: Stack) -> None
     run("customer", "upsert", shop, "ada", "--email", email, "--phone", "+15555550111", "--wait")
     stack.omnisend.add_contact(email)
     stack.postscript.add_subscriber(phone="+15555550111")
+    settle(stack, shop)  # the syncs the new email owes, before any fault
     before = {name: len(fake.requests) for name, fake in fakes(stack).items()}
     stack.klaviyo.fail_next(2, status=429, retry_after=2)
     stack.omnisend.fail_next(1, status=429, retry_after=1)
@@ -327,7 +360,9 @@ def test_provider_faults_are_retried_honouring_retry_after(stack: Stack) -> None
     with stack.database.engine.connect() as connection:
         outcomes = connection.execute(
             select(outbox.c.task_name, outbox.c.attempts, outbox.c.outcome).where(
-                outbox.c.shop_id == shop, outbox.c.task_name.like("loyalty.sync_%")
+                outbox.c.shop_id == shop,
+                outbox.c.task_name.like("loyalty.sync_%"),
+                outbox.c.transaction_id.is_not(None),
             )
         ).all()
     assert {row.task_name: row.attempts for row in outcomes} == {
@@ -348,6 +383,7 @@ def test_a_failing_provider_ends_in_dead_letters_that_replay_delivers(stack: Sta
     run("customer", "upsert", shop, "ada", "--email", email, "--phone", "+15555550121", "--wait")
     stack.omnisend.add_contact(email)
     stack.postscript.add_subscriber(phone="+15555550121")
+    settle(stack, shop)  # the syncs the new email owes, before any fault
     stack.omnisend.fail_always(503)  # transient, for longer than the attempts allow
     stack.postscript.fail_always(401)  # permanent: no retry at all
     try:

@@ -65,6 +65,10 @@ def _account_view(
 def _ledger_entry_view(entry: Any) -> dict[str, Any]:
     return {
         "transaction_id": str(entry.transaction_id),
+        "kind": entry.kind,
+        "reverses_transaction_id": None
+        if entry.reverses_transaction_id is None
+        else str(entry.reverses_transaction_id),
         "at": entry.created_at.isoformat(),
         "requested": entry.requested,
         "applied": entry.applied,
@@ -92,6 +96,7 @@ def _echo_account(view: dict[str, Any]) -> None:
         click.echo(f"  last {len(view['ledger'])} ledger entries, newest first:")
     for entry in view["ledger"]:
         click.echo(
-            f"    {entry['at'][:19]}  {entry['applied']:+d} (asked {entry['requested']:+d})  "
+            f"    {entry['at'][:19]}  {entry['kind']}  {entry['applied']:+d} "
+            f"(asked {entry['requested']:+d})  "
             f"{entry['balance_before']} -> {entry['balance_after']}  {entry['note'] or ''}"
         )

@@ -16,7 +16,11 @@ from workers.cli.account import account
 from workers.cli.admin import dead_letters, integration, sender_address, tier
 from workers.cli.migrate import migrate
 from workers.cli.support import commands
-from workers.client.publisher import publish_adjustment, publish_customer_upsert
+from workers.client.publisher import (
+    publish_adjustment,
+    publish_customer_upsert,
+    publish_reversal,
+)
 from workers.db import database
 
 
@@ -134,6 +138,55 @@ def adjust(
         "actor": actor,
     }
     _publish_and_report(publish_adjustment, command, wait, timeout)
+
+
+@main.command()
+@click.argument("shop_id")
+@click.argument("customer_id")
+@click.argument("transaction_id")
+@click.option(
+    "--points",
+    type=click.IntRange(min=1),
+    help="Points to reverse; everything still reversible when omitted.",
+)
+@click.option("--note", help="Stored on the audit entry (1..500 characters).")
+@click.option("--command-id", help="Idempotency key; a new UUID when omitted.")
+@click.option(
+    "--on-insufficient-points",
+    type=click.Choice(["floor", "reject"]),
+    default="floor",
+    show_default=True,
+    help="A claw-back below zero: floor the balance at 0, or refuse.",
+)
+@click.option("--actor", help="Who asked for it, for the audit entry.")
+@click.option("--wait", is_flag=True, help="Wait for the result and print it.")
+@click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds to --wait.")
+def reverse(
+    shop_id: str,
+    customer_id: str,
+    transaction_id: str,
+    points: int | None,
+    note: str | None,
+    command_id: str | None,
+    on_insufficient_points: str,
+    actor: str | None,
+    wait: bool,
+    timeout: float,
+) -> None:
+    """Publish the reversal of TRANSACTION_ID, an applied adjustment of CUSTOMER_ID in SHOP_ID:
+    an increase is clawed back, a deduction credited back."""
+    command: dict[str, Any] = {
+        "command_id": command_id or str(uuid.uuid4()),
+        "shop_id": shop_id,
+        "customer_id": customer_id,
+        "transaction_id": transaction_id,
+        "points": points,
+        "note": note,
+        "on_insufficient_points": on_insufficient_points,
+        "source": "cli",
+        "actor": actor,
+    }
+    _publish_and_report(publish_reversal, command, wait, timeout)
 
 
 @main.group()

@@ -93,6 +93,8 @@ def _ledger_entry_view(entry: Any, tier_changes: list[Any]) -> dict[str, Any]:
         "id": entry.id,
         "at": timestamp(entry.created_at),
         "transaction_id": str(entry.transaction_id),
+        "kind": entry.kind,
+        "reverses_transaction_id": _optional_id(entry.reverses_transaction_id),
         "command_id": entry.command_id,
         "requested": entry.requested,
         "applied": entry.applied,
@@ -110,9 +112,14 @@ def _ledger_entry_view(entry: Any, tier_changes: list[Any]) -> dict[str, Any]:
     }
 
 
+def _optional_id(transaction_id: Any) -> str | None:
+    return None if transaction_id is None else str(transaction_id)
+
+
 def _echo_ledger_entry(entry: dict[str, Any]) -> None:
     click.echo(
-        f"#{entry['id']}  {entry['at']}  {entry['applied']:+d} (asked {entry['requested']:+d})"
+        f"#{entry['id']}  {entry['at']}  {entry['kind']}"
+        f"  {entry['applied']:+d} (asked {entry['requested']:+d})"
         f"  balance {entry['balance_before']} -> {entry['balance_after']}"
         f"  lifetime {entry['lifetime_before']} -> {entry['lifetime_after']}"
     )
@@ -120,6 +127,8 @@ def _echo_ledger_entry(entry: dict[str, Any]) -> None:
         f"    transaction {entry['transaction_id']}  command {entry['command_id']}"
         f"  source {entry['source'] or '-'}  actor {entry['actor'] or '-'}"
     )
+    if entry["reverses_transaction_id"]:
+        click.echo(f"    reverses transaction {entry['reverses_transaction_id']}")
     if entry["note"]:
         click.echo(f"    note: {entry['note']}")
     for change in entry["tier_changes"]:

@@ -1,9 +1,10 @@
 """Publishing commands from Python services: exactly the message any Celery client sends.
 
-Task ``loyalty.adjust_points`` or ``loyalty.upsert_customer``, queue ``loyalty.adjustments``, JSON,
-one positional argument: the command object. ``publish_adjustment`` and ``publish_customer_upsert``
-validate the command first, so a bad one fails here (``InvalidCommand`` naming each field) instead
-of as a rejection later; ``publish`` sends a payload as it is.
+Task ``loyalty.adjust_points``, ``loyalty.reverse_adjustment`` or ``loyalty.upsert_customer``, queue
+``loyalty.adjustments``, JSON, one positional argument: the command object. ``publish_adjustment``,
+``publish_reversal`` and ``publish_customer_upsert`` validate the command first, so a bad one fails
+here (``InvalidCommand`` naming each field) instead of as a rejection later; ``publish`` sends a
+payload as it is.
 
 Publishing is safe to rely on: a lost broker connection is retried (``task_publish_retry_policy``)
 and on RabbitMQ every publish waits for the broker's confirm (``confirm_publish``), so a message
@@ -24,10 +25,12 @@ from pydantic import BaseModel
 from models.domain.commands import (
     ADJUST_POINTS,
     COMMAND_MODELS,
+    REVERSE_ADJUSTMENT,
     UPSERT_CUSTOMER,
     AdjustPoints,
     Command,
     CommandT,
+    ReverseAdjustment,
     UpsertCustomer,
     parse_command,
 )
@@ -118,6 +121,33 @@ def publish_adjustment(
 
 
 @overload
+def publish_reversal(
+    command: ReverseAdjustment | Mapping[str, Any],
+    *,
+    wait: Literal[False] = False,
+    app: Celery | None = None,
+) -> AsyncResult[Any]: ...
+@overload
+def publish_reversal(
+    command: ReverseAdjustment | Mapping[str, Any],
+    *,
+    wait: Literal[True],
+    timeout: float = DEFAULT_TIMEOUT,
+    app: Celery | None = None,
+) -> dict[str, Any]: ...
+def publish_reversal(
+    command: ReverseAdjustment | Mapping[str, Any],
+    *,
+    wait: bool = False,
+    timeout: float = DEFAULT_TIMEOUT,
+    app: Celery | None = None,
+) -> AsyncResult[Any] | dict[str, Any]:
+    """Publish the reversal of an applied adjustment; ``wait`` and ``timeout`` as for
+    adjustments."""
+    return publish_command(REVERSE_ADJUSTMENT, command, wait=wait, timeout=timeout, app=app)
+
+
+@overload
 def publish_customer_upsert(
     command: UpsertCustomer | Mapping[str, Any],
     *,
@@ -151,8 +181,9 @@ def publish_command(
     timeout: float = DEFAULT_TIMEOUT,
     app: Celery | None = None,
 ) -> AsyncResult[Any] | dict[str, Any]:
-    """Publish a command of any type of ``COMMAND_MODELS`` (``publish_adjustment`` and
-    ``publish_customer_upsert`` are this, typed); ``wait`` and ``timeout`` as for them."""
+    """Publish a command of any type of ``COMMAND_MODELS`` (``publish_adjustment``,
+    ``publish_reversal`` and ``publish_customer_upsert`` are this, typed); ``wait`` and
+    ``timeout`` as for them."""
     model = COMMAND_MODELS.get(command_type)
     if model is None:
         expected = ", ".join(COMMAND_MODELS)
