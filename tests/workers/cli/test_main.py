@@ -95,6 +95,47 @@ def test_balance_command_and_readable_account(
     assert "+1200 (asked +1200)  0 -> 1200" in shown.output
 
 
+@pytest.mark.e2e
+def test_reverse_and_wait_prints_the_reversal_and_the_ledger_links_it(
+    cli: CliRunner, shop: str, worker: WorkerProcess
+) -> None:
+    cli.invoke(main, ["customer", "upsert", shop, "cy", "--wait"])
+    order = json.loads(
+        cli.invoke(main, ["adjust", shop, "cy", "--adjustment", "400", "--wait"]).output
+    )
+
+    reversed_ = cli.invoke(
+        main,
+        ["reverse", shop, "cy", order["transaction_id"], "--points", "150", "--note", "Refund",
+         "--wait"],
+    )  # fmt: skip
+    too_much = cli.invoke(
+        main, ["reverse", shop, "cy", order["transaction_id"], "--points", "251", "--wait"]
+    )
+    shown = json.loads(cli.invoke(main, ["account", "show", shop, "cy", "--json"]).output)
+    history = cli.invoke(main, ["account", "history", shop, "cy"])
+
+    assert reversed_.exit_code == 0, reversed_.output
+    assert json.loads(reversed_.output)["data"]["attributes"]["remaining_reversible"] == 250
+    assert too_much.exit_code == 1
+    assert json.loads(too_much.output)["error"]["code"] == "reversal_exceeds_remaining"
+    assert shown["balance"] == 250
+    assert [(e["kind"], e["applied"]) for e in shown["ledger"]] == [
+        ("reverse", -150),
+        ("adjust", 400),
+    ]
+    assert shown["ledger"][0]["reverses_transaction_id"] == order["transaction_id"]
+    assert f"reverses transaction {order['transaction_id']}" in history.output
+
+
+def test_reverse_refuses_a_transaction_id_that_is_not_one(cli: CliRunner, shop: str) -> None:
+    result = cli.invoke(main, ["reverse", shop, "cy", "order-1001"])
+
+    assert result.exit_code == 1
+    assert "transaction_id: must be a transaction id (a UUID)" in result.output
+    assert "nothing was sent" in result.output
+
+
 def test_adjust_needs_an_amount_or_a_balance(cli: CliRunner, shop: str) -> None:
     result = cli.invoke(main, ["adjust", shop, "ada"])
 

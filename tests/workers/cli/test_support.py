@@ -120,6 +120,8 @@ class TestAccountHistory:
         }
         assert oldest == {
             "transaction_id": added["transaction_id"],
+            "kind": "adjust",
+            "reverses_transaction_id": None,
             "command_id": added["command_id"],
             "requested": 150,
             "applied": 150,

@@ -24,7 +24,7 @@ from celery.exceptions import TimeoutError as ResultTimeout
 from click.testing import CliRunner
 
 import celeryconfig
-from models.domain.commands import AdjustPoints, InvalidCommand, UpsertCustomer
+from models.domain.commands import AdjustPoints, InvalidCommand, ReverseAdjustment, UpsertCustomer
 from models.domain.names import ADJUST_POINTS_TASK
 from tests.support import environment
 from tests.support.celery_apps import close_app
@@ -37,6 +37,7 @@ from workers.client.publisher import (
     publish,
     publish_adjustment,
     publish_customer_upsert,
+    publish_reversal,
 )
 from workers.db import database
 from workers.outbound.providers import PROVIDERS
@@ -191,6 +192,30 @@ class TestRoundTrip:
         assert result["customer"]["email"] == "grace@example.com"
         assert result["customer"]["phone"] == "+1 555 010 0199"
 
+    def test_a_typed_reversal_returns_what_remains_reversible(
+        self, worker: WorkerProcess, shop: str
+    ) -> None:
+        granted = publish_adjustment(
+            {"command_id": f"order-{uuid.uuid4()}", "shop_id": shop, "customer_id": "ada",
+             "adjustment": 90},
+            wait=True,
+            timeout=30,
+        )  # fmt: skip
+        command = ReverseAdjustment(
+            command_id=f"refund-{uuid.uuid4()}",
+            shop_id=shop,
+            customer_id="ada",
+            transaction_id=granted["transaction_id"].upper(),
+            points=30,
+        )
+
+        result = publish_reversal(command, wait=True, timeout=30)
+
+        assert result["data"]["type"] == "points_reversal"
+        attributes = result["data"]["attributes"]
+        assert attributes["reverses_transaction_id"] == granted["transaction_id"]
+        assert (attributes["applied_adjustment"], attributes["remaining_reversible"]) == (-30, 60)
+
     def test_the_raw_publish_sends_what_it_is_given_and_the_worker_rejects_it(
         self, worker: WorkerProcess, shop: str
     ) -> None:
@@ -236,6 +261,17 @@ class TestInvalidInput:
             )
         with pytest.raises(InvalidCommand, match="command: must be a JSON object"):
             publish_customer_upsert(["not", "a", "command"], app=idle.app)  # type: ignore[arg-type]
+        assert idle.messages() == []
+
+    def test_an_invalid_reversal_fails_naming_the_field(self, idle: IdleBroker) -> None:
+        command = {"command_id": "r", "shop_id": "s", "customer_id": "c", "transaction_id": "42"}
+
+        with pytest.raises(InvalidCommand, match="transaction_id: must be a transaction id"):
+            publish_reversal(command, app=idle.app)
+        with pytest.raises(InvalidCommand, match="points: must be at least 1"):
+            publish_reversal(
+                {**command, "transaction_id": str(uuid.uuid4()), "points": 0}, app=idle.app
+            )
         assert idle.messages() == []
 
     def test_the_wrong_kind_of_command_is_refused(self, idle: IdleBroker) -> None:
