@@ -118,15 +118,22 @@ def _redelivery(settings: Settings) -> dict[str, Any]:
 
 
 def _beat_schedule(settings: Settings) -> dict[str, Any]:
-    """The relay re-publishes side effects whose message never left (or was lost); a relay
-    message that waited longer than one interval is dropped, the next one does the same work."""
-    interval = settings.side_effects.relay_interval
+    """The relay re-publishes side effects whose message never left (or was lost); the expiry
+    run expires points and sends reminders. A message that waited longer than one interval is
+    dropped: the next one does the same work."""
+    relay = settings.side_effects.relay_interval
+    expiry = settings.side_effects.expiry_interval
     return {
         "relay-outbox": {
             "task": names.RELAY_OUTBOX,
-            "schedule": interval,
-            "options": {"expires": interval},
-        }
+            "schedule": relay,
+            "options": {"expires": relay},
+        },
+        "expire-points": {
+            "task": names.EXPIRE_POINTS,
+            "schedule": expiry,
+            "options": {"expires": expiry},
+        },
     }
 
 

@@ -1,5 +1,5 @@
-"""The points-earned email task (``models.services.emails``): the SMTP client is wired here, its
-failures translated into the service's terms."""
+"""The email tasks, points earned and points expiring (``models.services.emails``): the SMTP client
+is wired here, its failures translated into the service's terms."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from celery import Task
 
-from models.domain.names import SEND_POINTS_EARNED_EMAIL
+from models.domain.names import SEND_POINTS_EARNED_EMAIL, SEND_POINTS_EXPIRING_EMAIL
 from models.services import emails
 from models.services.emails import EmailOutcomeUnsure, EmailRefused, HandOver
 from tasks.commands import riding_out_faults
@@ -39,9 +39,19 @@ class SmtpMailer:
 
 @side_effect_task(SEND_POINTS_EARNED_EMAIL)
 def send_points_earned_email(self: Task[Any, Any], outbox_id: int) -> str:
-    return perform(outbox_id, _send)
+    return perform(
+        outbox_id,
+        lambda row_id: emails.send_points_earned(
+            database.unit_of_work, row_id, SmtpMailer(settings().smtp), riding_out_faults
+        ),
+    )
 
 
-def _send(outbox_id: int) -> str:
-    mailer = SmtpMailer(settings().smtp)
-    return emails.send_points_earned(database.unit_of_work, outbox_id, mailer, riding_out_faults)
+@side_effect_task(SEND_POINTS_EXPIRING_EMAIL)
+def send_points_expiring_email(self: Task[Any, Any], outbox_id: int) -> str:
+    return perform(
+        outbox_id,
+        lambda row_id: emails.send_points_expiring(
+            database.unit_of_work, row_id, SmtpMailer(settings().smtp), riding_out_faults
+        ),
+    )

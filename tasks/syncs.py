@@ -9,12 +9,16 @@ from typing import Any
 from celery import Task
 
 from models.domain.names import sync_task_name
+from models.domain.reversals import EntryKind
 from models.services import syncs
 from models.services.side_effects import GiveUp, TryAgain
 from tasks.side_effects import perform, side_effect_task
 from workers.db import database
 from workers.outbound.providers import PROVIDERS, get_provider
 from workers.outbound.providers.base import (
+    POINTS_ADJUSTED,
+    POINTS_EXPIRED,
+    POINTS_EXPIRING_SOON,
     CustomerState,
     PermanentProviderError,
     PointsEvent,
@@ -51,6 +55,8 @@ class ProviderClient:
             tier=account.tier_name,
             revision=account.revision,
             last_activity_at=account.last_activity_at,
+            points_expiring=account.next_expiring_points or 0,
+            points_expiration_date=account.next_expiration,
         )
 
     def points_event(self, entry: Any, tier: str | None) -> PointsEvent:
@@ -62,6 +68,20 @@ class ProviderClient:
             tier=tier,
             note=entry.note,
             occurred_at=entry.created_at,
+            name=POINTS_EXPIRED if entry.kind == EntryKind.EXPIRE else POINTS_ADJUSTED,
+        )
+
+    def expiring_event(self, reminder: Any, state: CustomerState) -> PointsEvent:
+        return PointsEvent(
+            transaction_id=str(reminder.id),
+            points=reminder.points,
+            balance_after=state.balance,
+            lifetime_after=state.lifetime_points,
+            tier=state.tier,
+            note=None,
+            occurred_at=reminder.created_at,
+            name=POINTS_EXPIRING_SOON,
+            expires_at=reminder.expires_at,
         )
 
     def push(

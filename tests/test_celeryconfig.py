@@ -53,15 +53,20 @@ def test_no_task_retries_through_a_countdown_in_the_broker() -> None:
 TASK_QUEUES = {
     "loyalty.adjust_points": "loyalty.adjustments",
     "loyalty.upsert_customer": "loyalty.adjustments",
+    "loyalty.reverse_adjustment": "loyalty.adjustments",
     "loyalty.adjust_points_bulk": "loyalty.migrations",
     "loyalty.recalculate_tier": "loyalty.tiers",
     "loyalty.recalculate_shop_tiers": "loyalty.tiers",
     "loyalty.send_points_earned_email": "loyalty.emails",
+    "loyalty.send_points_expiring_email": "loyalty.emails",
     "loyalty.sync_klaviyo": "loyalty.sync.klaviyo",
     "loyalty.sync_omnisend": "loyalty.sync.omnisend",
     "loyalty.sync_postscript": "loyalty.sync.postscript",
     "loyalty.relay_outbox": "loyalty.outbox",
+    "loyalty.expire_points": "loyalty.expiry",
 }
+PERIODIC = ("loyalty.relay_outbox", "loyalty.expire_points")
+"""Beat's tasks: a message lost with its worker is replaced by the next one."""
 
 
 def test_every_task_has_an_explicit_name_and_its_own_queue() -> None:
@@ -78,14 +83,24 @@ def test_every_task_is_acknowledged_late_and_requeued_when_its_worker_dies() -> 
     for name in TASK_QUEUES:
         task = app.tasks[name]
         assert task.acks_late is True
-        if name != "loyalty.relay_outbox":
+        if name not in PERIODIC:
             assert task.reject_on_worker_lost is True
 
 
-def test_beat_runs_the_outbox_relay() -> None:
-    (entry,) = app.conf.beat_schedule.values()
-    assert entry["task"] == "loyalty.relay_outbox"
-    assert 0 < entry["schedule"] <= 60
+def test_beat_runs_the_outbox_relay_and_the_expiry_run() -> None:
+    relay, expiry = app.conf.beat_schedule.values()
+    assert relay["task"] == "loyalty.relay_outbox"
+    assert 0 < relay["schedule"] <= 60
+    assert expiry["task"] == "loyalty.expire_points"
+    assert expiry["schedule"] == 3600
+    assert expiry["options"] == {"expires": 3600}
+
+
+def test_the_expiry_interval_is_configurable() -> None:
+    env = {**os.environ, "LOYALTY_EXPIRY_INTERVAL": "600"}
+    configured = celeryconfig.configuration(Settings.from_environment(env), PROVIDERS)
+
+    assert configured["beat_schedule"]["expire-points"]["schedule"] == 600
 
 
 def _settings_for(broker_url: str, **environ: str) -> dict[str, object]:

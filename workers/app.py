@@ -33,6 +33,7 @@ app = Celery(
         "tasks.tiers",
         "tasks.emails",
         "tasks.syncs",
+        "tasks.expiry",
     ],
 )
 # Read when Celery first needs its configuration, not when this module is imported.

@@ -167,6 +167,8 @@ class SideEffectSettings:
     max_attempts: int
     backoff_base: float
     backoff_cap: float
+    expiry_interval: float
+    """``LOYALTY_EXPIRY_INTERVAL``: seconds between two expiry runs (beat)."""
 
     @classmethod
     def from_environment(cls, environ: Environ | None = None) -> SideEffectSettings:
@@ -179,6 +181,7 @@ class SideEffectSettings:
             max_attempts=max(1, int(_env_number(env, "LOYALTY_SIDE_EFFECT_MAX_ATTEMPTS", 10))),
             backoff_base=_env_number(env, "LOYALTY_RETRY_BACKOFF_BASE", 1),
             backoff_cap=300,
+            expiry_interval=_env_number(env, "LOYALTY_EXPIRY_INTERVAL", 3600),
         )
 
 

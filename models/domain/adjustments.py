@@ -1,8 +1,8 @@
 """How an adjustment command changes an account: pure rules, no I/O.
 
 The balance never goes below zero: a deduction past it is floored (Mage) or refused (Wix), per
-the command. Every manual adjustment lands in ``adjusted``, so
-``balance = earned - redeemed + adjusted`` holds as long as it held before.
+the command. Every manual adjustment lands in ``adjusted`` (and expired points in ``expired``), so
+``balance = earned - redeemed + adjusted - expired`` holds as long as it held before.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ class Points:
     earned: int = 0
     redeemed: int = 0
     adjusted: int = 0
+    expired: int = 0
     revision: int = 0
 
 

@@ -1,4 +1,5 @@
-"""The "points earned" email, rendered from package templates (loaded once, at import).
+"""The "points earned" and "points expiring soon" emails, rendered from package templates (loaded
+once, at import).
 
 Rendering is kept apart from sending so the text can be tested on its own, and so the task can
 store the Message-ID before it hands the message to SMTP: the Message-ID is derived from the
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -64,6 +65,8 @@ _templates = Environment(
 _templates.filters["points"] = _points
 _TEXT = _templates.get_template("points_earned.txt")
 _HTML = _templates.get_template("points_earned.html")
+_EXPIRING_TEXT = _templates.get_template("points_expiring.txt")
+_EXPIRING_HTML = _templates.get_template("points_expiring.html")
 
 
 def points_earned_message_id(transaction_id: str) -> str:
@@ -113,14 +116,77 @@ def render_points_earned(
         "lifetime_points": email.lifetime_points,
         "tier": _present(email.tier),
     }
+    return _message(
+        (email.sender, email.recipient),
+        subject,
+        points_earned_message_id(email.transaction_id),
+        (_TEXT.render(context), _HTML.render(context)),
+        sent_at,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PointsExpiringEmail:
+    """The reminder that points expire soon; one per account and expiry moment."""
+
+    reminder_id: str
+    shop_name: str
+    sender: str
+    recipient: str
+    first_name: str | None
+    points: int
+    expires_at: datetime
+    balance: int
+
+    def __post_init__(self) -> None:
+        if self.points <= 0:
+            raise ValueError(f"points must be positive, got {self.points}")
+        _check_transaction_id(self.reminder_id)
+
+
+def render_points_expiring(
+    email: PointsExpiringEmail, *, sent_at: datetime | None = None
+) -> EmailMessage:
+    """As ``render_points_earned``; the expiry moment is shown as the last day the points can
+    be used (the UTC midnight they expire at ends it)."""
+    shop_name = _one_line(email.shop_name)
+    day = (email.expires_at.astimezone(UTC) - timedelta(seconds=1)).date()
+    last_day = f"{day:%B} {day.day}, {day.year}"
+    subject = f"{_points(email.points)} at {shop_name} expire after {last_day}"
+    context = {
+        "subject": subject,
+        "shop_name": shop_name,
+        "first_name": _present(email.first_name),
+        "points": email.points,
+        "last_day": last_day,
+        "balance": email.balance,
+    }
+    return _message(
+        (email.sender, email.recipient),
+        subject,
+        f"<expiring.{email.reminder_id}@{MESSAGE_ID_DOMAIN}>",
+        (_EXPIRING_TEXT.render(context), _EXPIRING_HTML.render(context)),
+        sent_at,
+    )
+
+
+def _message(
+    addresses: tuple[str, str],
+    subject: str,
+    message_id: str,
+    bodies: tuple[str, str],
+    sent_at: datetime | None,
+) -> EmailMessage:
+    sender, recipient = addresses
     message = EmailMessage()
-    _set_single_address(message, "From", email.sender)
-    _set_single_address(message, "To", email.recipient)
+    _set_single_address(message, "From", sender)
+    _set_single_address(message, "To", recipient)
     message["Subject"] = subject
     message["Date"] = format_datetime(sent_at or datetime.now(UTC))
-    message["Message-ID"] = points_earned_message_id(email.transaction_id)
+    message["Message-ID"] = message_id
     # RFC 3834: tells vacation responders and the like not to answer.
     message["Auto-Submitted"] = "auto-generated"
-    message.set_content(_TEXT.render(context))
-    message.add_alternative(_HTML.render(context), subtype="html")
+    text, html = bodies
+    message.set_content(text)
+    message.add_alternative(html, subtype="html")
     return message

@@ -13,6 +13,7 @@ of customers never delays a live adjustment."""
 TIERS_QUEUE = "loyalty.tiers"
 EMAILS_QUEUE = "loyalty.emails"
 OUTBOX_QUEUE = "loyalty.outbox"
+EXPIRY_QUEUE = "loyalty.expiry"
 SYNC_QUEUE_PREFIX = "loyalty.sync."
 """Side effects have one queue each (a provider's sync too), so one outage delays nobody else."""
 
@@ -20,6 +21,8 @@ ADJUST_POINTS_BULK_TASK = "loyalty.adjust_points_bulk"
 RECALCULATE_TIER = "loyalty.recalculate_tier"
 RECALCULATE_SHOP_TIERS = "loyalty.recalculate_shop_tiers"
 SEND_POINTS_EARNED_EMAIL = "loyalty.send_points_earned_email"
+SEND_POINTS_EXPIRING_EMAIL = "loyalty.send_points_expiring_email"
+EXPIRE_POINTS = "loyalty.expire_points"
 RELAY_OUTBOX = "loyalty.relay_outbox"
 SYNC_TASK_PREFIX = "loyalty.sync_"
 COMMAND_TASK_PREFIX = "loyalty."
@@ -44,6 +47,8 @@ _QUEUES = {
     RECALCULATE_TIER: TIERS_QUEUE,
     RECALCULATE_SHOP_TIERS: TIERS_QUEUE,
     SEND_POINTS_EARNED_EMAIL: EMAILS_QUEUE,
+    SEND_POINTS_EXPIRING_EMAIL: EMAILS_QUEUE,
+    EXPIRE_POINTS: EXPIRY_QUEUE,
     RELAY_OUTBOX: OUTBOX_QUEUE,
 }
 
@@ -70,4 +75,4 @@ def queue_of(task_name: str) -> str | None:
 def side_effect_queues(providers: tuple[str, ...]) -> tuple[str, ...]:
     """Every queue a side-effect worker serves, given the providers it syncs to."""
     syncs = tuple(sync_queue(provider) for provider in providers)
-    return (TIERS_QUEUE, EMAILS_QUEUE, *syncs, OUTBOX_QUEUE)
+    return (TIERS_QUEUE, EMAILS_QUEUE, *syncs, OUTBOX_QUEUE, EXPIRY_QUEUE)

@@ -16,13 +16,7 @@ from typing import Any
 
 from models.domain import results
 from models.domain.adjustments import Adjustment, Points, earns_email, plan_adjustment
-from models.domain.batch import (
-    BatchPlan,
-    BatchState,
-    LedgerRow,
-    OwedSideEffect,
-    WorkingAccount,
-)
+from models.domain.batch import BatchPlan, BatchState, WorkingAccount, ledger_row
 from models.domain.command_log import processed_row, rejected_message_row
 from models.domain.commands import (
     ADJUST_POINTS,
@@ -40,7 +34,7 @@ from models.domain.errors import (
     transaction_not_found,
     unknown_shop,
 )
-from models.domain.names import sync_task_name
+from models.domain.expiry import move_lots, next_expiration
 from models.domain.parsing import ParsedItem
 from models.domain.reversals import EntryKind, ReversibleEntry, plan_reversal
 from models.domain.side_effects import owed_side_effects
@@ -167,28 +161,22 @@ class _Planner:
         account.points = outcome.after
         account.last_activity_at = self.now
         account.changed = True
+        if account.lots is not None:
+            policy = self.state.expiry_policies[account.shop_id]
+            move_lots(account.lots, outcome.before.balance, outcome.applied, policy, self.now)
+            self.plan.expiry_applies = True
         self.plan.ledger.append(
-            LedgerRow(
+            ledger_row(
                 account,
-                {
-                    "transaction_id": transaction_id,
-                    "shop_id": command.shop_id,
-                    "command_id": command.command_id,
-                    "requested": outcome.requested,
-                    "applied": outcome.applied,
-                    "balance_before": outcome.before.balance,
-                    "balance_after": outcome.after.balance,
-                    "lifetime_before": outcome.before.lifetime,
-                    "lifetime_after": outcome.after.lifetime,
-                    "note": command.note,
-                    "source": command.source,
-                    "actor": command.actor,
-                    "created_at": self.now,
-                    "kind": EntryKind.ADJUST if reversed_entry is None else EntryKind.REVERSE,
-                    "reverses_transaction_id": None
-                    if reversed_entry is None
-                    else reversed_entry.transaction_id,
-                },
+                transaction_id,
+                command.command_id,
+                outcome,
+                self.now,
+                kind=EntryKind.ADJUST if reversed_entry is None else EntryKind.REVERSE,
+                note=command.note,
+                source=command.source,
+                actor=command.actor,
+                reverses=None if reversed_entry is None else reversed_entry.transaction_id,
             )
         )
         owed = owed_side_effects(
@@ -196,23 +184,16 @@ class _Planner:
             sends_email=sends_email,
             shop_has_tiers=command.shop_id in self.state.shops_with_tiers,
         )
-        self._owe(owed + self._syncs(command.shop_id), account, transaction_id)
+        self.plan.owe(owed + self.state.syncs(command.shop_id), account, transaction_id)
         return transaction_id
-
-    def _syncs(self, shop_id: str) -> list[str]:
-        return [sync_task_name(p) for p in self.state.providers.get(shop_id, [])]
-
-    def _owe(
-        self, task_names: list[str], account: WorkingAccount, transaction_id: uuid.UUID | None
-    ) -> None:
-        self.plan.side_effects += [
-            OwedSideEffect(task_name, account, transaction_id, account.points.revision)
-            for task_name in task_names
-        ]
 
     def _account_view(self, account: WorkingAccount) -> results.Account:
         return results.account_view(
-            account.customer_id, account.points, account.tier, account.last_activity_at
+            account.customer_id,
+            account.points,
+            account.tier,
+            account.last_activity_at,
+            next_expiration(account.lots),
         )
 
     def _upsert(self, command: UpsertCustomer, payload_hash: str) -> dict[str, Any]:
@@ -227,6 +208,8 @@ class _Planner:
             account = WorkingAccount(
                 None, command.shop_id, command.customer_id, Points(), created=True, changed=True
             )
+            if command.shop_id in self.state.expiry_policies:
+                account.lots = []
             self.plan.accounts[key] = account
         profile_changed = False
         for name in (*PROFILE_FIELDS, "excluded"):
@@ -236,7 +219,7 @@ class _Planner:
                 account.changed = True
                 profile_changed |= name in PROFILE_FIELDS
         if profile_changed:
-            self._owe(self._syncs(command.shop_id), account, None)
+            self.plan.owe(self.state.syncs(command.shop_id), account, None)
         result = results.as_json(results.customer_upserted(command, account, created=created))
         return self._store(UPSERT_CUSTOMER, command, payload_hash, result)
 

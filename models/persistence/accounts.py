@@ -13,14 +13,31 @@ from sqlalchemy import Connection, bindparam, select, text, update
 from models.domain.adjustments import Points
 from models.domain.batch import WorkingAccount
 from models.persistence.set_based import EACH_KEY, insert_rows, lookup_keys
-from models.persistence.tables import accounts, shops, tiers
+from models.persistence.tables import accounts, point_lots, shops, tiers
 
 WITH_TIER = accounts.outerjoin(tiers, tiers.c.id == accounts.c.tier_id)
 """Every account read: the account and, when it has one, its tier."""
 TIER_COLUMNS = (tiers.c.name.label("tier_name"), tiers.c.threshold.label("tier_threshold"))
 
+
+def _next_lot(column: Any) -> Any:
+    return (
+        select(column)
+        .where(point_lots.c.account_id == accounts.c.id)
+        .order_by(point_lots.c.expires_at)
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+NEXT_EXPIRATION_COLUMNS = (
+    _next_lot(point_lots.c.expires_at).label("next_expiration"),
+    _next_lot(point_lots.c.points).label("next_expiring_points"),
+)
+"""The account's next lot to expire (null in a shop without an expiry policy)."""
+
 _CUSTOMER_FIELDS = ("email", "phone", "first_name", "last_name", "excluded")
-_POINT_FIELDS = ("balance", "lifetime", "earned", "redeemed", "adjusted", "revision")
+_POINT_FIELDS = ("balance", "lifetime", "earned", "redeemed", "adjusted", "expired", "revision")
 _WORKING_COLUMNS = (
     "id",
     "shop_id",
@@ -45,8 +62,8 @@ _WORKING = (
 )
 _PG_WORKING = f"""
     SELECT a.id, a.shop_id, a.customer_id, a.balance, a.lifetime, a.earned, a.redeemed,
-           a.adjusted, a.revision, a.excluded, a.email, a.phone, a.first_name, a.last_name,
-           a.last_activity_at, t.name AS tier_name, t.threshold AS tier_threshold
+           a.adjusted, a.expired, a.revision, a.excluded, a.email, a.phone, a.first_name,
+           a.last_name, a.last_activity_at, t.name AS tier_name, t.threshold AS tier_threshold
       {EACH_KEY} (SELECT * FROM accounts
                     WHERE shop_id = :shop_id AND customer_id = wanted.key LIMIT 1 {{lock}}) AS a
       LEFT JOIN tiers AS t ON t.id = a.tier_id
@@ -91,7 +108,7 @@ class AccountStore:
     def summary(self, shop_id: str, customer_id: str) -> Any:
         """The account with its tier, as the support tools show it."""
         return self._db.execute(
-            select(accounts, *TIER_COLUMNS)
+            select(accounts, *TIER_COLUMNS, *NEXT_EXPIRATION_COLUMNS)
             .select_from(WITH_TIER)
             .where(accounts.c.shop_id == shop_id, accounts.c.customer_id == customer_id)
         ).one_or_none()
@@ -100,7 +117,13 @@ class AccountStore:
         """The account with its tier and its shop's name and sender, as syncs and emails use
         it."""
         return self._db.execute(
-            select(accounts, *TIER_COLUMNS, shops.c.name.label("shop_name"), shops.c.email_from)
+            select(
+                accounts,
+                *TIER_COLUMNS,
+                *NEXT_EXPIRATION_COLUMNS,
+                shops.c.name.label("shop_name"),
+                shops.c.email_from,
+            )
             .select_from(WITH_TIER.join(shops, shops.c.id == accounts.c.shop_id))
             .where(accounts.c.id == account_id)
         ).one_or_none()
@@ -139,6 +162,17 @@ class AccountStore:
                     for account in changed
                 ],
             )
+
+    def lock_shop(self, shop_id: str) -> None:
+        """Every account of the shop, for a change to all their balances' bookkeeping (the expiry
+        policy turned on or off); in the batches' order (by customer id), so neither can
+        deadlock the other."""
+        self._db.execute(
+            select(accounts.c.id)
+            .where(accounts.c.shop_id == shop_id)
+            .order_by(accounts.c.customer_id)
+            .with_for_update()
+        ).all()
 
     def lock_for_tier(
         self, shop_id: str, *, account_id: int | None = None, after_id: int = 0, limit: int = 1
@@ -202,6 +236,7 @@ def _account_values(account: WorkingAccount) -> dict[str, Any]:
         "earned": points.earned,
         "redeemed": points.redeemed,
         "adjusted": points.adjusted,
+        "expired": points.expired,
         "revision": points.revision,
         "last_activity_at": account.last_activity_at,
     }

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
+from models.domain.expiry import ExpiryPolicy
 from models.persistence.tables import shops
 
 
@@ -32,3 +33,15 @@ class ShopStore:
 
     def get(self, shop_id: str) -> Any:
         return self._db.execute(select(shops).where(shops.c.id == shop_id)).one_or_none()
+
+    def expiry_policies(self, shop_id: str | None = None) -> dict[str, ExpiryPolicy]:
+        """The shops with an expiry policy (or ``shop_id`` alone, if it has one)."""
+        query = select(
+            shops.c.id, shops.c.points_expire_after_days, shops.c.expiry_reminder_days
+        ).where(shops.c.points_expire_after_days > 0)
+        if shop_id is not None:
+            query = query.where(shops.c.id == shop_id)
+        return {
+            row.id: ExpiryPolicy(row.points_expire_after_days, row.expiry_reminder_days)
+            for row in self._db.execute(query.order_by(shops.c.id))
+        }

@@ -24,6 +24,7 @@ from models.persistence.command_log import CommandLogStore
 from models.persistence.deliveries import DeliveryStore
 from models.persistence.integrations import IntegrationStore
 from models.persistence.ledger import LedgerStore
+from models.persistence.lots import LotStore
 from models.persistence.outbox import OutboxStore
 from models.persistence.shops import ShopStore
 from models.persistence.tiers import TierStore
@@ -75,6 +76,10 @@ class UnitOfWork:
         return self._store(LedgerStore)
 
     @property
+    def lots(self) -> LotStore:
+        return self._store(LotStore)
+
+    @property
     def command_log(self) -> CommandLogStore:
         return self._store(CommandLogStore)
 
@@ -105,6 +110,7 @@ class UnitOfWork:
                 ledger=self.ledger,
                 command_log=self.command_log,
                 outbox=self.outbox,
+                lots=self.lots,
             ),
         )
 

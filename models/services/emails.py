@@ -1,4 +1,5 @@
-"""The points-earned email: at least once up to the hand-over, at most once after it.
+"""The points-earned and points-expiring emails: at least once up to the hand-over, at most once
+after it.
 
 The outbox row stays locked for the whole SMTP conversation, so two deliveries of one side effect
 never talk to the server at the same time. Once the whole message but its end-of-data marker has
@@ -18,7 +19,12 @@ from email.message import EmailMessage
 from typing import Any, Protocol
 
 from models.domain.clock import utc_now
-from models.domain.emails import PointsEarnedEmail, render_points_earned
+from models.domain.emails import (
+    PointsEarnedEmail,
+    PointsExpiringEmail,
+    render_points_earned,
+    render_points_expiring,
+)
 from models.persistence.faults import INFRASTRUCTURE_FAULTS
 from models.persistence.outbox import OutboxRow
 from models.persistence.unit_of_work import UnitOfWork
@@ -57,8 +63,25 @@ RideOut = Callable[[Callable[[], None]], None]
 """Runs a unit of work again through database faults (``tasks.commands.riding_out_faults``)."""
 
 
+Compose = Callable[[UnitOfWork, OutboxRow, Any, str], EmailMessage | None]
+"""The email an outbox row owes, for the account (``AccountStore.with_shop``) and the default
+sender; None when there is nothing to send any more."""
+
+
 def send_points_earned(
     unit_of_work: UnitsOfWork, outbox_id: int, mailer: Mailer, ride_out: RideOut
+) -> str:
+    return _send(unit_of_work, outbox_id, mailer, ride_out, _points_earned)
+
+
+def send_points_expiring(
+    unit_of_work: UnitsOfWork, outbox_id: int, mailer: Mailer, ride_out: RideOut
+) -> str:
+    return _send(unit_of_work, outbox_id, mailer, ride_out, _points_expiring)
+
+
+def _send(
+    unit_of_work: UnitsOfWork, outbox_id: int, mailer: Mailer, ride_out: RideOut, compose: Compose
 ) -> str:
     refused: EmailRefused | None = None
     with unit_of_work() as uow:
@@ -72,8 +95,9 @@ def send_points_earned(
             outcome = f"skipped: delivery already {earlier}"
         elif not account.email:
             outcome = "skipped: no email on file"
+        elif (message := compose(uow, row, account, mailer.default_sender)) is None:
+            outcome = "skipped: nothing left to say"
         else:
-            message = _render(uow.ledger.entry(row.transaction_id), account, mailer.default_sender)
             try:
                 mailer.send(
                     message,
@@ -102,7 +126,11 @@ def send_points_earned(
     raise TryAgain(str(refused))
 
 
-def _render(entry: Any, account: Any, default_sender: str) -> EmailMessage:
+def _points_earned(
+    uow: UnitOfWork, row: OutboxRow, account: Any, default_sender: str
+) -> EmailMessage:
+    assert row.transaction_id is not None
+    entry = uow.ledger.entry(row.transaction_id)
     return render_points_earned(
         PointsEarnedEmail(
             transaction_id=str(entry.transaction_id),
@@ -114,6 +142,30 @@ def _render(entry: Any, account: Any, default_sender: str) -> EmailMessage:
             balance=entry.balance_after,
             lifetime_points=entry.lifetime_after,
             tier=account.tier_name,
+        )
+    )
+
+
+def _points_expiring(
+    uow: UnitOfWork, row: OutboxRow, account: Any, default_sender: str
+) -> EmailMessage | None:
+    """The reminder of a lot; not once the lot has expired or been spent (the points it names
+    are gone, and the email would only alarm)."""
+    assert row.transaction_id is not None
+    reminder = uow.lots.reminder(row.transaction_id)
+    still_held = uow.lots.points_expiring_at(reminder.account_id, reminder.expires_at)
+    if still_held == 0 or reminder.expires_at <= utc_now():
+        return None
+    return render_points_expiring(
+        PointsExpiringEmail(
+            reminder_id=str(reminder.id),
+            shop_name=account.shop_name or account.shop_id,
+            sender=account.email_from or default_sender,
+            recipient=account.email,
+            first_name=account.first_name,
+            points=still_held,
+            expires_at=reminder.expires_at,
+            balance=account.balance,
         )
     )
 

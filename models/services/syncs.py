@@ -1,6 +1,6 @@
 """What the three provider syncs share: push the account's current state (absolute values)
-unless that exact state is already there, send the adjustment's event keyed by its transaction id,
-and remember what was pushed.
+unless that exact state is already there, send the event of the points change (or of the expiry
+reminder) keyed by its id, and remember what was pushed.
 
 The sync state row is locked while a provider is called, so pushes for one account and provider
 happen one at a time and an older state can never overwrite a newer one.
@@ -43,6 +43,10 @@ class Provider(Protocol):
 
     def points_event(self, entry: Any, tier: str | None) -> object:
         """The provider's event for a ledger entry."""
+        ...
+
+    def expiring_event(self, reminder: Any, state: Any) -> object:
+        """The provider's "expiring soon" event for an expiry reminder."""
         ...
 
     def push(
@@ -105,10 +109,12 @@ def _sync(uow: UnitOfWork, provider: Provider, row: OutboxRow) -> str:
 def _points_event(
     uow: UnitOfWork, provider: Provider, row: OutboxRow, state: PushedState
 ) -> object | None:
-    """The adjustment behind this sync, if it moved any points (a tier change has none)."""
+    """The points change behind this sync, if it moved any points, or the reminder behind it (a
+    tier change or a profile change has neither)."""
     if row.transaction_id is None:
         return None
     entry = uow.ledger.entry(row.transaction_id)
-    if entry is None or entry.applied == 0:
-        return None
-    return provider.points_event(entry, state.tier)
+    if entry is not None:
+        return provider.points_event(entry, state.tier) if entry.applied else None
+    reminder = uow.lots.reminder(row.transaction_id)
+    return None if reminder is None else provider.expiring_event(reminder, state)

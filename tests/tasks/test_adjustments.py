@@ -82,7 +82,14 @@ class TestApplying:
             },
         }
         account = result["account"]
-        assert account["points"] == {"balance": 500, "earned": 0, "redeemed": 0, "adjusted": 500}
+        assert account["points"] == {
+            "balance": 500,
+            "earned": 0,
+            "redeemed": 0,
+            "adjusted": 500,
+            "expired": 0,
+        }
+        assert account["points_expiration"] is None
         assert account["lifetime_points"] == 500
         assert account["tier"] is None
         assert account["revision"] == 1

@@ -13,8 +13,10 @@ from celery.exceptions import TimeoutError as ResultTimeout
 from celery.result import AsyncResult
 
 from workers.cli.account import account
-from workers.cli.admin import dead_letters, integration, sender_address, tier
+from workers.cli.admin import dead_letters, integration, tier
+from workers.cli.expiry import expiry
 from workers.cli.migrate import migrate
+from workers.cli.shop import shop
 from workers.cli.support import commands
 from workers.client.publisher import (
     publish_adjustment,
@@ -40,48 +42,6 @@ def db_upgrade(revision: str) -> None:
     """Apply the Alembic migrations up to REVISION (default: the newest)."""
     database.upgrade(revision)
     click.echo(f"database at {revision}")
-
-
-@main.group()
-def shop() -> None:
-    """Shops (tenants)."""
-
-
-_email_from_option = click.option(
-    "--email-from",
-    callback=lambda _ctx, _param, value: sender_address(value),
-    help="Sender of the shop's emails, e.g. 'Shop <hi@shop.com>' (else LOYALTY_EMAIL_FROM).",
-)
-
-
-@shop.command("create")
-@click.argument("shop_id")
-@click.option("--name", help="Display name, e.g. for emails.")
-@_email_from_option
-def shop_create(shop_id: str, name: str | None, email_from: str | None) -> None:
-    """Create the shop SHOP_ID; customers and adjustments are scoped by it."""
-    with database.unit_of_work() as uow:
-        created = uow.shops.create(shop_id, name, email_from)
-        uow.commit()
-    click.echo(f"shop {shop_id} {'created' if created else 'already exists'}")
-
-
-@shop.command("update")
-@click.argument("shop_id")
-@click.option("--name", help="Display name, e.g. for emails.")
-@_email_from_option
-def shop_update(shop_id: str, name: str | None, email_from: str | None) -> None:
-    """Change the shop's name or email sender."""
-    changes = {"name": name, "email_from": email_from}
-    with database.unit_of_work() as uow:
-        found = uow.shops.update(
-            shop_id, {key: value for key, value in changes.items() if value is not None}
-        )
-        if not found:
-            raise click.ClickException(f"shop {shop_id!r} not found")
-        shown = uow.shops.get(shop_id)
-        uow.commit()
-    click.echo(f"shop {shop_id}: name {shown.name!r}, emails from {shown.email_from!r}")
 
 
 @main.command()
@@ -278,7 +238,7 @@ def demo(timeout: float) -> None:
     sys.exit(run_demo(timeout))
 
 
-for group in (account, tier, integration, dead_letters, migrate):
+for group in (shop, account, tier, integration, dead_letters, migrate, expiry):
     main.add_command(group)
 
 if __name__ == "__main__":

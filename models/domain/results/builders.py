@@ -11,6 +11,7 @@ from typing import Protocol
 from models.domain.adjustments import Adjustment, Points
 from models.domain.commands import UpsertCustomer
 from models.domain.errors import Rejection, idempotency_conflict
+from models.domain.expiry import Expiration
 from models.domain.results.shapes import (
     APPLIED,
     FAILED,
@@ -27,6 +28,7 @@ from models.domain.results.shapes import (
     Error,
     InternalError,
     PointsBreakdown,
+    PointsExpiration,
     ResultJSON,
     ReversalApplied,
     ReversalAttributes,
@@ -57,6 +59,7 @@ def account_view(
     points: Points,
     tier: tuple[str, int] | None,
     last_activity_at: datetime | None,
+    expiration: Expiration | None = None,
 ) -> Account:
     return Account(
         customer_id=customer_id,
@@ -65,11 +68,17 @@ def account_view(
             earned=points.earned,
             redeemed=points.redeemed,
             adjusted=points.adjusted,
+            expired=points.expired,
         ),
         lifetime_points=points.lifetime,
         tier=None if tier is None else Tier(name=tier[0], threshold=tier[1]),
         revision=points.revision,
         last_activity_at=last_activity_at,
+        points_expiration=None
+        if expiration is None
+        else PointsExpiration(
+            expiration_date=expiration.expires_at, expiring_points_amount=expiration.points
+        ),
     )
 
 

@@ -53,6 +53,19 @@ class PointsBreakdown(_Shape):
     redeemed: int
     adjusted: int
     """Net of every adjustment."""
+    expired: int
+    """Expired by the shop's expiry policy; ``balance = earned - redeemed + adjusted -
+    expired``."""
+
+
+@dataclass(slots=True, kw_only=True)
+class PointsExpiration(_Shape):
+    """Wix's ``pointsExpiration``."""
+
+    expiration_date: Timestamp
+    """The next moment points expire (a UTC midnight)."""
+    expiring_points_amount: int
+    """How many points expire then."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -67,6 +80,8 @@ class Account(_Shape):
     revision: int
     """Counts points changes; ``expected_revision`` is compared with it."""
     last_activity_at: Timestamp | None
+    points_expiration: PointsExpiration | None
+    """Null when no points will expire (the shop has no expiry policy, or the balance is 0)."""
 
 
 @dataclass(slots=True, kw_only=True)

@@ -15,6 +15,7 @@ from models.domain import results
 from models.domain.adjustments import Adjustment, Points
 from models.domain.commands import InvalidCommand, UpsertCustomer
 from models.domain.errors import customer_not_found, unknown_shop
+from models.domain.expiry import Expiration
 
 TRANSACTION = uuid.UUID("0b6f2c1e-3d4a-4f5b-8c6d-7e8f9a0b1c2d")
 NOW = datetime(2025, 3, 4, 5, 6, 7, 891234, tzinfo=UTC)
@@ -71,11 +72,18 @@ def test_an_applied_adjustment() -> None:
             },
             "account": {
                 "customer_id": "ada",
-                "points": {"balance": 0, "earned": 150, "redeemed": 0, "adjusted": -150},
+                "points": {
+                    "balance": 0,
+                    "earned": 150,
+                    "redeemed": 0,
+                    "adjusted": -150,
+                    "expired": 0,
+                },
                 "lifetime_points": 150,
                 "tier": {"name": "Gold", "threshold": 100},
                 "revision": 4,
                 "last_activity_at": "2025-03-04T05:06:07.891Z",
+                "points_expiration": None,
             },
         },
     )
@@ -86,6 +94,19 @@ def test_an_account_without_tier_or_activity_keeps_its_keys_as_null() -> None:
 
     assert account["tier"] is None
     assert account["last_activity_at"] is None
+
+
+def test_an_account_with_points_to_expire_says_when_and_how_many() -> None:
+    expiration = Expiration(datetime(2025, 4, 1, tzinfo=UTC), 120)
+    points = Points(balance=300, adjusted=350, expired=50)
+
+    account = results.as_json(results.account_view("ada", points, None, NOW, expiration))
+
+    assert account["points"]["expired"] == 50
+    assert account["points_expiration"] == {
+        "expiration_date": "2025-04-01T00:00:00.000Z",
+        "expiring_points_amount": 120,
+    }
 
 
 @pytest.mark.parametrize(

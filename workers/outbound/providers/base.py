@@ -30,11 +30,22 @@ class CustomerState:
     tier: str | None
     revision: int
     last_activity_at: datetime | None
+    points_expiring: int = 0
+    """The points of the next lot to expire (0 when none will)."""
+    points_expiration_date: datetime | None = None
+
+
+POINTS_ADJUSTED = "Loyalty Points Adjusted"
+POINTS_EXPIRED = "Loyalty Points Expired"
+POINTS_EXPIRING_SOON = "Loyalty Points Expiring Soon"
+"""The events, named once in Title Case; each provider writes them in its own style
+(``omnisend``: lower case, ``postscript``: CamelCase)."""
 
 
 @dataclass(frozen=True, slots=True)
 class PointsEvent:
-    """One applied adjustment; ``transaction_id`` is the provider-side idempotency key."""
+    """One points change, or a reminder; ``transaction_id`` is the provider-side idempotency
+    key (the reminder's id for a reminder)."""
 
     transaction_id: str
     points: int
@@ -43,6 +54,9 @@ class PointsEvent:
     tier: str | None
     note: str | None
     occurred_at: datetime
+    name: str = POINTS_ADJUSTED
+    expires_at: datetime | None = None
+    """For "expiring soon": when the points expire."""
 
 
 class ProviderError(Exception):

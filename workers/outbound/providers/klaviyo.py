@@ -34,7 +34,6 @@ from workers.outbound.providers.client import Provider, SyncCall
 from workers.outbound.providers.config import EnvSetting
 from workers.outbound.providers.payloads import as_utc, event_properties, loyalty_properties
 
-METRIC_NAME = "Loyalty Points Adjusted"
 # Each cached SDK client holds a urllib3 pool of keep-alive sockets; keep the busiest shops'.
 MAX_CACHED_CLIENTS = 128
 
@@ -140,7 +139,7 @@ def event_body(state: CustomerState, event: PointsEvent) -> dict[str, Any]:
                 "value": event.points,
                 # Klaviyo records a unique_id once per profile and metric: retries are harmless.
                 "unique_id": event.transaction_id,
-                "metric": {"data": {"type": "metric", "attributes": {"name": METRIC_NAME}}},
+                "metric": {"data": {"type": "metric", "attributes": {"name": event.name}}},
                 "profile": {"data": {"type": "profile", "attributes": profile_identity(state)}},
             },
         }

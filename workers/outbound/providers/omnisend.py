@@ -32,7 +32,6 @@ from workers.outbound.providers.payloads import (
 log = logging.getLogger(__name__)
 
 API_VERSION = "2026-03-15"
-EVENT_NAME = "loyalty points adjusted"
 
 
 class OmnisendProvider(HttpProvider):
@@ -86,7 +85,7 @@ class OmnisendProvider(HttpProvider):
 
 def event_body(email: str, event: PointsEvent) -> dict[str, Any]:
     return {
-        "eventName": EVENT_NAME,
+        "eventName": event.name.lower(),
         "origin": "api",
         "eventID": str(uuid.UUID(event.transaction_id)),
         "eventTime": iso_utc(event.occurred_at),

@@ -30,27 +30,37 @@ def loyalty_properties(state: CustomerState) -> dict[str, object]:
             iso_utc(state.last_activity_at) if state.last_activity_at is not None else None
         ),
         "loyalty_revision": state.revision,
+        "loyalty_points_expiring": state.points_expiring,
+        "loyalty_points_expiration_date": (
+            iso_utc(state.points_expiration_date)
+            if state.points_expiration_date is not None
+            else None
+        ),
     }
 
 
 def loyalty_properties_without_nulls(state: CustomerState) -> dict[str, object]:
     """For providers whose properties take no null (Omnisend: none at all; Postscript: strings,
-    integers and dates): "" clears a lost tier, and a last-activity time that never existed is
-    left out."""
+    integers and dates): "" clears a lost tier or a passed expiration date, and a last-activity
+    time that never existed is left out."""
     properties = loyalty_properties(state)
-    if properties["loyalty_vip_tier"] is None:
-        properties["loyalty_vip_tier"] = ""
+    for cleared in ("loyalty_vip_tier", "loyalty_points_expiration_date"):
+        if properties[cleared] is None:
+            properties[cleared] = ""
     return without_nulls(properties)
 
 
 def event_properties(event: PointsEvent) -> dict[str, object]:
-    return {
+    properties: dict[str, object] = {
         "points": event.points,
         "new_balance": event.balance_after,
         "lifetime_points": event.lifetime_after,
         "vip_tier": event.tier,
         "reason": event.note,
     }
+    if event.expires_at is not None:
+        properties["expiration_date"] = iso_utc(event.expires_at)
+    return properties
 
 
 def without_nulls(properties: dict[str, object]) -> dict[str, object]:

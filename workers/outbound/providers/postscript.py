@@ -25,7 +25,6 @@ from workers.outbound.providers.payloads import (
 
 log = logging.getLogger(__name__)
 
-EVENT_TYPE = "LoyaltyPointsAdjusted"
 OCCURRED_AT_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 
 
@@ -86,7 +85,7 @@ def subscriber_lookups(state: CustomerState) -> list[dict[str, str]]:
 
 def event_body(subscriber_id: str, event: PointsEvent) -> dict[str, Any]:
     return {
-        "type": EVENT_TYPE,
+        "type": event.name.replace(" ", ""),
         "subscriber_id": subscriber_id,
         "occurred_at": as_utc(event.occurred_at).strftime(OCCURRED_AT_FORMAT),
         "external_id": event.transaction_id,

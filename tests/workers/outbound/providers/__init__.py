@@ -15,6 +15,7 @@ from workers.outbound.providers.base import CustomerState, PointsEvent, Provider
 API_KEY = "sk_test_9f8e7d6c5b4a-SECRET"
 OCCURRED_AT = datetime(2025, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
 LAST_ACTIVITY_AT = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+EXPIRES_AT = datetime(2025, 2, 1, tzinfo=UTC)
 
 
 def customer(**overrides: Any) -> CustomerState:
@@ -30,6 +31,8 @@ def customer(**overrides: Any) -> CustomerState:
         "tier": "Gold",
         "revision": 7,
         "last_activity_at": LAST_ACTIVITY_AT,
+        "points_expiring": 120,
+        "points_expiration_date": EXPIRES_AT,
     }
     values.update(overrides)
     return CustomerState(**values)

@@ -36,6 +36,8 @@ EXPECTED_PROPERTIES = {
     "loyalty_vip_tier": "Gold",
     "loyalty_last_activity_at": "2025-01-02T03:04:05Z",
     "loyalty_revision": 7,
+    "loyalty_points_expiring": 120,
+    "loyalty_points_expiration_date": "2025-02-01T00:00:00Z",
 }
 
 

@@ -78,6 +78,8 @@ def test_the_contact_is_looked_up_read_only_then_its_properties_patched(
             "loyalty_vip_tier": "Gold",
             "loyalty_last_activity_at": "2025-01-02T03:04:05Z",
             "loyalty_revision": 7,
+            "loyalty_points_expiring": 120,
+            "loyalty_points_expiration_date": "2025-02-01T00:00:00Z",
         }
     }
     contact = fake.contact(EMAIL)
