@@ -3,16 +3,29 @@ with the accounts they belong to (under their locks), written set-based with the
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import Connection, and_, bindparam, delete, exists, insert, or_, select, update
 
 from models.domain.batch import ReminderRow, WorkingAccount
+from models.domain.clock import as_utc
 from models.domain.expiry import Lot
 from models.persistence.set_based import insert_rows
 from models.persistence.tables import accounts, expiry_reminders, point_lots
+
+
+@dataclass(frozen=True, slots=True)
+class Reminder:
+    id: uuid.UUID
+    account_id: int
+    shop_id: str
+    expires_at: datetime
+    points: int
+    created_at: datetime
+
 
 _ALREADY_REMINDED = exists().where(
     expiry_reminders.c.account_id == point_lots.c.account_id,
@@ -42,7 +55,7 @@ class LotStore:
         lots: dict[int, list[Lot]] = {account_id: [] for account_id in ids}
         if ids:
             for row in self._db.execute(_OF_ACCOUNTS, {"account_ids": ids}):
-                lots[row.account_id].append(Lot(_utc(row.expires_at), row.points, row.id))
+                lots[row.account_id].append(Lot(as_utc(row.expires_at), row.points, row.id))
         return lots
 
     def due(
@@ -72,7 +85,7 @@ class LotStore:
         query = select(expiry_reminders.c.account_id, expiry_reminders.c.expires_at).where(
             expiry_reminders.c.account_id.in_(sorted(set(account_ids)))
         )
-        return {(row.account_id, _utc(row.expires_at)) for row in self._db.execute(query)}
+        return {(row.account_id, as_utc(row.expires_at)) for row in self._db.execute(query)}
 
     def record_reminders(self, reminders: Sequence[ReminderRow], now: datetime) -> None:
         insert_rows(
@@ -91,11 +104,15 @@ class LotStore:
             ],
         )
 
-    def reminder(self, reminder_id: object) -> Any:
+    def reminder(self, reminder_id: uuid.UUID) -> Reminder | None:
         row = self._db.execute(
             select(expiry_reminders).where(expiry_reminders.c.id == reminder_id)
         ).one_or_none()
-        return None if row is None else row._replace(expires_at=_utc(row.expires_at))
+        if row is None:
+            return None
+        return Reminder(
+            row.id, row.account_id, row.shop_id, as_utc(row.expires_at), row.points, row.created_at
+        )
 
     def points_expiring_at(self, account_id: int, expires_at: datetime) -> int:
         """What is left of the account's lot that expires at ``expires_at``."""
@@ -151,8 +168,3 @@ class LotStore:
     def drop_for_shop(self, shop_id: str) -> None:
         """The policy was turned off: points no longer expire."""
         self._db.execute(delete(point_lots).where(point_lots.c.shop_id == shop_id))
-
-
-def _utc(moment: datetime) -> datetime:
-    """SQLite gives back naive datetimes; every moment here is UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -153,6 +153,8 @@ def _points_expiring(
     are gone, and the email would only alarm)."""
     assert row.transaction_id is not None
     reminder = uow.lots.reminder(row.transaction_id)
+    if reminder is None:
+        return None
     still_held = uow.lots.points_expiring_at(reminder.account_id, reminder.expires_at)
     if still_held == 0 or reminder.expires_at <= utc_now():
         return None

@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -286,6 +286,48 @@ def test_a_reversal_and_a_changed_email_reach_the_providers(stack: Stack) -> Non
     assert changed is not None
     assert changed["email"] == second
     assert len(stack.klaviyo.events_for("eve")) == 2  # a profile change is no points event
+
+
+def test_expiry_reminds_once_then_expires_and_the_providers_hear_of_both(stack: Stack) -> None:
+    shop = new_shop("klaviyo", "postscript")
+    run("shop", "update", shop, "--points-expire-after-days", "30", "--expiry-reminder-days", "7")
+    email = f"fay-{shop}@example.com"
+    run("customer", "upsert", shop, "fay", "--email", email, "--phone", "+15555550131", "--wait")
+    subscriber = stack.postscript.add_subscriber(phone="+15555550131")
+    [earned] = apply_all([adjustment(shop, "fay", adjustment=500, send_email=False)])
+    expires_at = earned["account"]["points_expiration"]["expiration_date"]
+    moment = datetime.fromisoformat(expires_at.replace("Z", "+00:00"))
+    settle(stack, shop)
+
+    for days_before in (5, 4):  # the second run finds the reminder recorded
+        run("expiry", "run", shop, "--as-of", (moment - timedelta(days=days_before)).isoformat())
+        settle(stack, shop)
+
+    assert len(emails_to(stack, email)) == 1
+    assert "500 points" in str(emails_to(stack, email)[0]["Subject"])
+    reminded = stack.klaviyo.profile("fay")
+    assert reminded is not None
+    assert reminded["properties"]["loyalty_points_expiring"] == 500
+    assert reminded["properties"]["loyalty_points_expiration_date"] == expires_at.replace(
+        ".000Z", "Z"
+    )
+    names = [e["metric"] for e in stack.klaviyo.events_for("fay")]
+    assert names == ["Loyalty Points Adjusted", "Loyalty Points Expiring Soon"]
+    postscript_types = [
+        e["type"] for e in stack.postscript.events if e["resolved_subscriber_id"] == subscriber
+    ]
+    assert postscript_types[-1] == "LoyaltyPointsExpiringSoon"
+
+    run("expiry", "run", shop, "--as-of", moment.isoformat())
+    settle(stack, shop)
+
+    expired = stack.klaviyo.profile("fay")
+    assert expired is not None
+    assert balance(expired) == 0
+    assert expired["properties"]["loyalty_points_expiring"] == 0
+    assert [e["metric"] for e in stack.klaviyo.events_for("fay")][-1] == "Loyalty Points Expired"
+    assert balance(stack.postscript.subscriber("+15555550131")) == 0
+    assert len(emails_to(stack, email)) == 1
 
 
 def test_a_burst_to_one_customer_collapses_into_few_profile_pushes(stack: Stack) -> None:

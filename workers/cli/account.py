@@ -9,6 +9,8 @@ from typing import Any
 
 import click
 
+from models.domain.clock import as_utc
+from models.domain.results import timestamp
 from workers.cli.support import account_history
 from workers.db import database
 
@@ -53,11 +55,18 @@ def _account_view(
         "earned": row.earned,
         "redeemed": row.redeemed,
         "adjusted": row.adjusted,
+        "expired": row.expired,
         "tier": None
         if row.tier_name is None
         else {"name": row.tier_name, "threshold": row.tier_threshold},
         "revision": row.revision,
         "last_activity_at": row.last_activity_at.isoformat() if row.last_activity_at else None,
+        "points_expiration": None
+        if row.next_expiration is None
+        else {
+            "expiration_date": timestamp(as_utc(row.next_expiration)),
+            "expiring_points_amount": row.next_expiring_points,
+        },
         "ledger": [_ledger_entry_view(entry) for entry in ledger],
     }
 
@@ -87,8 +96,15 @@ def _echo_account(view: dict[str, Any]) -> None:
     )
     click.echo(
         f"  balance {view['balance']}  lifetime {view['lifetime_points']}  "
-        f"(earned {view['earned']}, redeemed {view['redeemed']}, adjusted {view['adjusted']})"
+        f"(earned {view['earned']}, redeemed {view['redeemed']}, adjusted {view['adjusted']}, "
+        f"expired {view['expired']})"
     )
+    expiration = view["points_expiration"]
+    if expiration:
+        click.echo(
+            f"  {expiration['expiring_points_amount']} points expire at "
+            f"{expiration['expiration_date']}"
+        )
     click.echo(f"  tier {tier['name'] + ' (' + str(tier['threshold']) + ')' if tier else 'none'}")
     last_activity = view["last_activity_at"] or "never"
     click.echo(f"  revision {view['revision']}, last activity {last_activity}")

@@ -43,6 +43,11 @@ def expiry_run(shop_id: str | None, as_of: datetime | None) -> None:
     report = run_expiry(database.unit_of_work, as_of=as_of, shop_id=shop_id)
     scope = f"shop {shop_id}" if shop_id else "every shop with a policy"
     click.echo(
-        f"as of {report.as_of.isoformat()}, {scope}: {report.points} points expired "
-        f"from {report.accounts} accounts, {report.reminders} reminders"
+        f"as of {report.as_of.isoformat()}, {scope}: {_count(report.points, 'point')} expired "
+        f"from {_count(report.accounts, 'account')}; "
+        f"{_count(report.reminders, 'reminder')} recorded"
     )
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}" if number == 1 else f"{number:,} {noun}s"

@@ -18,6 +18,7 @@ from klaviyo_api import KlaviyoAPI
 from openapi_client.api_arg_options import USE_DICTIONARY_FOR_RESPONSE_DATA
 from openapi_client.exceptions import ApiException
 
+from models.domain.clock import as_utc
 from workers.outbound.providers.base import (
     CustomerState,
     PermanentProviderError,
@@ -32,7 +33,7 @@ from workers.outbound.providers.base import (
 )
 from workers.outbound.providers.client import Provider, SyncCall
 from workers.outbound.providers.config import EnvSetting
-from workers.outbound.providers.payloads import as_utc, event_properties, loyalty_properties
+from workers.outbound.providers.payloads import event_properties, loyalty_properties
 
 # Each cached SDK client holds a urllib3 pool of keep-alive sockets; keep the busiest shops'.
 MAX_CACHED_CLIENTS = 128

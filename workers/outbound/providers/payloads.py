@@ -3,16 +3,10 @@ loyalty properties, with or without nulls depending on what the provider accepts
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
+from models.domain.clock import as_utc
 from workers.outbound.providers.base import CustomerState, PointsEvent
-
-
-def as_utc(moment: datetime) -> datetime:
-    """Naive datetimes from the database are UTC; providers need an explicit offset."""
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
 
 
 def iso_utc(moment: datetime) -> str:

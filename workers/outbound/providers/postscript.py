@@ -12,12 +12,12 @@ from typing import Any
 
 import httpx
 
+from models.domain.clock import as_utc
 from workers.outbound.providers.base import CustomerState, PointsEvent, TransientProviderError
 from workers.outbound.providers.client import SyncCall
 from workers.outbound.providers.config import EnvSetting
 from workers.outbound.providers.http import HttpProvider, json_object
 from workers.outbound.providers.payloads import (
-    as_utc,
     event_properties,
     loyalty_properties_without_nulls,
     without_nulls,
