@@ -15,6 +15,7 @@ from openapi_client.models.profile_upsert_query import ProfileUpsertQuery
 from tests.support.fakes import FakeKlaviyo
 from tests.workers.outbound.providers import (
     API_KEY,
+    EXPIRES_AT,
     CountingThrottle,
     adjustment,
     assert_key_hidden,
@@ -23,6 +24,8 @@ from tests.workers.outbound.providers import (
 )
 from workers.outbound.providers import base
 from workers.outbound.providers.base import (
+    POINTS_EXPIRED,
+    POINTS_EXPIRING_SOON,
     PermanentProviderError,
     RateLimited,
     TransientProviderError,
@@ -365,3 +368,16 @@ def test_one_sdk_client_per_key_per_process(
     assert klaviyo._session(API_KEY) is not first
     klaviyo.close()
     first.sdk.api_client.rest_client.pool_manager.clear()
+
+
+def test_expiry_events_are_metrics_of_their_own(
+    fake: FakeKlaviyo, klaviyo: KlaviyoProvider
+) -> None:
+    for number, name in enumerate((POINTS_EXPIRING_SOON, POINTS_EXPIRED)):
+        event = adjustment(transaction_id=f"tx-{number}", name=name, expires_at=EXPIRES_AT)
+        klaviyo.sync(API_KEY, customer(), push_profile=False, event=event, throttle=lambda: None)
+
+    assert [e["metric"] for e in fake.events_for("cust-42")] == [
+        "Loyalty Points Expiring Soon",
+        "Loyalty Points Expired",
+    ]

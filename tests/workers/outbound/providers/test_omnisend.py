@@ -13,6 +13,7 @@ import pytest
 from tests.support.fakes import FakeOmnisend
 from tests.workers.outbound.providers import (
     API_KEY,
+    EXPIRES_AT,
     CountingThrottle,
     adjustment,
     assert_key_hidden,
@@ -20,7 +21,11 @@ from tests.workers.outbound.providers import (
     elapsed_since,
 )
 from workers.outbound.providers import base
-from workers.outbound.providers.base import PermanentProviderError, TransientProviderError
+from workers.outbound.providers.base import (
+    POINTS_EXPIRING_SOON,
+    PermanentProviderError,
+    TransientProviderError,
+)
 from workers.outbound.providers.config import ProviderSettings
 from workers.outbound.providers.omnisend import OmnisendProvider, retry_after
 
@@ -379,3 +384,18 @@ def test_the_http_client_is_rebuilt_in_a_forked_process(
     assert fake.requests[-1].status == 200
     omnisend.close()
     parent.close()
+
+
+def test_expiry_events_are_named_in_omnisends_style(
+    fake: FakeOmnisend, omnisend: OmnisendProvider
+) -> None:
+    fake.add_contact(EMAIL)
+    soon = adjustment(
+        transaction_id=TRANSACTION_ID, name=POINTS_EXPIRING_SOON, expires_at=EXPIRES_AT
+    )
+
+    omnisend.sync(API_KEY, customer(), push_profile=False, event=soon, throttle=lambda: None)
+
+    [sent] = [r.json for r in fake.requests_to("POST", "/api/events")]
+    assert sent["eventName"] == "loyalty points expiring soon"
+    assert sent["properties"]["expiration_date"] == "2025-02-01T00:00:00Z"

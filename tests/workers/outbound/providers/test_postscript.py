@@ -11,13 +11,19 @@ import pytest
 from tests.support.fakes import FakePostscript
 from tests.workers.outbound.providers import (
     API_KEY,
+    EXPIRES_AT,
     CountingThrottle,
     adjustment,
     assert_key_hidden,
     customer,
     elapsed_since,
 )
-from workers.outbound.providers.base import PermanentProviderError, TransientProviderError
+from workers.outbound.providers.base import (
+    POINTS_EXPIRED,
+    POINTS_EXPIRING_SOON,
+    PermanentProviderError,
+    TransientProviderError,
+)
 from workers.outbound.providers.config import ProviderSettings
 from workers.outbound.providers.postscript import PostscriptProvider
 
@@ -291,3 +297,23 @@ def test_a_lost_tier_is_cleared_and_a_missing_activity_time_left_out(
     assert "loyalty_last_activity_at" not in patch.json["properties"]
     event = fake.requests_to("POST", "/api/v2/events")[0]
     assert set(event.json["properties"]) == {"points", "new_balance", "lifetime_points"}
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        (POINTS_EXPIRED, "LoyaltyPointsExpired"),
+        (POINTS_EXPIRING_SOON, "LoyaltyPointsExpiringSoon"),
+    ],
+)
+def test_expiry_events_are_named_in_postscripts_style(
+    fake: FakePostscript, postscript: PostscriptProvider, name: str, expected: str
+) -> None:
+    fake.add_subscriber(phone=PHONE)
+    event = adjustment(name=name, points=-40, expires_at=EXPIRES_AT)
+
+    postscript.sync(API_KEY, customer(), push_profile=False, event=event, throttle=lambda: None)
+
+    sent = fake.requests[-1].json
+    assert sent["type"] == expected
+    assert sent["properties"]["expiration_date"] == "2025-02-01T00:00:00Z"
