@@ -15,6 +15,7 @@ from models.domain import parsing, planner
 from models.domain.commands import ADJUST_POINTS, REVERSE_ADJUSTMENT, UPSERT_CUSTOMER
 from models.persistence.unit_of_work import UnitOfWork
 from models.services import command_engine
+from models.services.expiry import set_policy
 from tests.support.factories import adjustment, create_customer, create_shop, reversal
 
 
@@ -105,3 +106,24 @@ def test_the_entries_a_batch_reverses_are_read_in_one_more_statement(
 
     # shops, accounts, stored results, reversed entries; as for adjustments
     assert apply(uow, connection, items) == [4, 4]
+
+
+def test_a_shop_with_an_expiry_policy_reads_its_lots_and_writes_the_changed_ones(
+    uow: UnitOfWork, connection: Connection, shop: str
+) -> None:
+    with uow:
+        set_policy(uow, shop, expire_after_days=365, reminder_days=14)
+        uow.commit()
+    credits = [
+        parsing.parse_command_of(ADJUST_POINTS, adjustment(shop, customer, adjustment=150))
+        for customer in ("ada", "bob")
+    ]
+    debits = [
+        parsing.parse_command_of(ADJUST_POINTS, adjustment(shop, customer, adjustment=-150))
+        for customer in ("ada", "bob")
+    ]
+
+    # shops, accounts, stored results, lots; as for adjustments, and the new lots
+    assert apply(uow, connection, credits) == [4, 5]
+    # ...and the lots used up, deleted
+    assert apply(uow, connection, debits) == [4, 5]
