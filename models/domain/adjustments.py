@@ -53,21 +53,36 @@ def plan_adjustment(
         assert command.adjustment is not None  # the command model guarantees one of the two
         requested = command.adjustment
 
+    return move_points(
+        points,
+        requested,
+        command.on_insufficient_points,
+        moves_lifetime=command.update_lifetime_points,
+        lifetime=command.lifetime_points,
+    )
+
+
+def move_points(
+    points: Points,
+    requested: int,
+    on_insufficient_points: str,
+    *,
+    moves_lifetime: bool,
+    lifetime: int | None = None,
+) -> Adjustment | Rejection:
+    """The balance moved by ``requested`` into ``adjusted``: floored at zero, or refused when
+    ``on_insufficient_points`` says "reject". Lifetime points are set to ``lifetime`` when given,
+    else moved by what was applied when ``moves_lifetime`` (never below zero)."""
     target = points.balance + requested
-    if target < 0 and command.on_insufficient_points == "reject":
+    if target < 0 and on_insufficient_points == "reject":
         return Rejection(
             ErrorCode.INSUFFICIENT_POINTS,
             f"cannot deduct {-requested} points from a balance of {points.balance}",
             {"balance": points.balance, "requested_adjustment": requested},
         )
     applied = max(target, 0) - points.balance
-
-    lifetime = points.lifetime
-    if command.lifetime_points is not None:
-        lifetime = command.lifetime_points
-    elif command.update_lifetime_points:
-        lifetime = max(lifetime + applied, 0)
-
+    if lifetime is None:
+        lifetime = max(points.lifetime + applied, 0) if moves_lifetime else points.lifetime
     after = replace(
         points,
         balance=points.balance + applied,

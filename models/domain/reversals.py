@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from models.domain.adjustments import Adjustment, Points, excluded_rejection
+from models.domain.adjustments import Adjustment, Points, excluded_rejection, move_points
 from models.domain.commands import ReverseAdjustment
 from models.domain.errors import ErrorCode, Rejection
 
@@ -88,26 +88,12 @@ def plan_reversal(
         )
 
     requested = -asked if original.applied > 0 else asked
-    target = points.balance + requested
-    if target < 0 and command.on_insufficient_points == "reject":
-        return Rejection(
-            ErrorCode.INSUFFICIENT_POINTS,
-            f"cannot claw back {asked} points from a balance of {points.balance}",
-            {"balance": points.balance, "requested_adjustment": requested},
-        )
-    applied = max(target, 0) - points.balance
-    lifetime = points.lifetime
-    if original.lifetime_moved != 0:
-        lifetime = max(lifetime + applied, 0)
-    after = replace(
+    moved = move_points(
         points,
-        balance=points.balance + applied,
-        lifetime=lifetime,
-        adjusted=points.adjusted + applied,
-        revision=points.revision + 1,
+        requested,
+        command.on_insufficient_points,
+        moves_lifetime=original.lifetime_moved != 0,
     )
-    return Reversal(
-        Adjustment(requested=requested, applied=applied, before=points, after=after),
-        consumed=asked,
-        remaining=remaining - asked,
-    )
+    if isinstance(moved, Rejection):
+        return moved
+    return Reversal(moved, consumed=asked, remaining=remaining - asked)

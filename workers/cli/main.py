@@ -6,7 +6,7 @@ import json
 import sys
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 from celery.exceptions import TimeoutError as ResultTimeout
@@ -24,6 +24,8 @@ from workers.client.publisher import (
     publish_reversal,
 )
 from workers.db import database
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -44,27 +46,50 @@ def db_upgrade(revision: str) -> None:
     click.echo(f"database at {revision}")
 
 
+def _with_options(*options: Callable[[F], F]) -> Callable[[F], F]:
+    def decorate(command: F) -> F:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+_publishing_options = _with_options(
+    click.option("--command-id", help="Idempotency key; a new UUID when omitted."),
+    click.option("--wait", is_flag=True, help="Wait for the result and print it."),
+    click.option(
+        "--timeout", type=float, default=30.0, show_default=True, help="Seconds to --wait."
+    ),
+)
+"""What every command the CLI publishes takes."""
+
+_points_change_options = _with_options(
+    click.option("--note", help="Stored on the audit entry (1..500 characters)."),
+    click.option(
+        "--on-insufficient-points",
+        type=click.Choice(["floor", "reject"]),
+        default="floor",
+        show_default=True,
+        help="A deduction below zero: floor the balance at 0, or refuse.",
+    ),
+    click.option("--actor", help="Who asked for it, for the audit entry."),
+)
+"""What every points change takes, for its audit entry and its floor."""
+
+
 @main.command()
 @click.argument("shop_id")
 @click.argument("customer_id")
 @click.option("--adjustment", type=int, help="Points to add (positive) or deduct (negative).")
 @click.option("--balance", type=int, help="Set the balance to this value (wins over --adjustment).")
-@click.option("--note", help="Stored on the audit entry (1..500 characters).")
-@click.option("--command-id", help="Idempotency key; a new UUID when omitted.")
 @click.option(
     "--expected-revision", type=int, help="Refuse unless the account is at this revision."
 )
-@click.option(
-    "--on-insufficient-points",
-    type=click.Choice(["floor", "reject"]),
-    default="floor",
-    show_default=True,
-)
 @click.option("--lifetime/--no-lifetime", default=True, help="Also move lifetime points.")
 @click.option("--email/--no-email", default=True, help="Send the points-earned email.")
-@click.option("--actor", help="Who asked for it, for the audit entry.")
-@click.option("--wait", is_flag=True, help="Wait for the result and print it.")
-@click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds to --wait.")
+@_points_change_options
+@_publishing_options
 def adjust(
     shop_id: str,
     customer_id: str,
@@ -109,18 +134,8 @@ def adjust(
     type=click.IntRange(min=1),
     help="Points to reverse; everything still reversible when omitted.",
 )
-@click.option("--note", help="Stored on the audit entry (1..500 characters).")
-@click.option("--command-id", help="Idempotency key; a new UUID when omitted.")
-@click.option(
-    "--on-insufficient-points",
-    type=click.Choice(["floor", "reject"]),
-    default="floor",
-    show_default=True,
-    help="A claw-back below zero: floor the balance at 0, or refuse.",
-)
-@click.option("--actor", help="Who asked for it, for the audit entry.")
-@click.option("--wait", is_flag=True, help="Wait for the result and print it.")
-@click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds to --wait.")
+@_points_change_options
+@_publishing_options
 def reverse(
     shop_id: str,
     customer_id: str,
@@ -162,9 +177,7 @@ def customer() -> None:
 @click.option("--first-name")
 @click.option("--last-name")
 @click.option("--excluded/--included", default=None, help="Exclude from or include in the program.")
-@click.option("--command-id", help="Idempotency key; a new UUID when omitted.")
-@click.option("--wait", is_flag=True, help="Wait for the result and print it.")
-@click.option("--timeout", type=float, default=30.0, show_default=True)
+@_publishing_options
 def customer_upsert(
     shop_id: str,
     customer_id: str,
