@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.domain.commands import ID_LENGTH
+from models.domain.fields import ID_LENGTH
 from models.persistence.tables.base import Base, BigId
 
 

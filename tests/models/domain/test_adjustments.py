@@ -9,8 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from models.domain.adjustments import Adjustment, Points, earns_email, plan_adjustment
-from models.domain.commands import MAX_ADJUSTMENT, MAX_BALANCE, AdjustPoints
+from models.domain.commands import AdjustPoints
 from models.domain.errors import ErrorCode, Rejection
+from models.domain.fields import MAX_ADJUSTMENT, MAX_BALANCE
 
 # --- strategies ---------------------------------------------------------------------------------
 
