@@ -127,8 +127,6 @@ class BatchPlan:
     processed: list[dict[str, Any]] = field(default_factory=list)
     rejected_messages: list[dict[str, Any]] = field(default_factory=list)
     side_effects: list[OwedSideEffect] = field(default_factory=list)
-    expiry_applies: bool = False
-    """Some account of the batch has lots to write."""
     reminders: list[ReminderRow] = field(default_factory=list)
 
     def owe(

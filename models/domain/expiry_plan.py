@@ -34,7 +34,7 @@ def plan_expiry(
         policy = state.expiry_policies.get(account.shop_id)
         if account.lots is None or policy is None:
             continue
-        _expire(plan, state, account, as_of, new_id())
+        _expire(plan, state, account, as_of, new_id)
         _remind(plan, state, account, policy, reminded, as_of, new_id)
     return plan
 
@@ -44,17 +44,17 @@ def _expire(
     state: BatchState,
     account: WorkingAccount,
     as_of: datetime,
-    transaction_id: uuid.UUID,
+    new_id: Callable[[], uuid.UUID],
 ) -> None:
     assert account.lots is not None
     after = expire(account.points, account.lots, as_of)
     if after is None:
         return
+    transaction_id = new_id()
     moved = after.balance - account.points.balance
     change = Adjustment(requested=moved, applied=moved, before=account.points, after=after)
     account.points = after
     account.changed = True
-    plan.expiry_applies = True
     plan.ledger.append(
         ledger_row(
             account,

@@ -164,7 +164,6 @@ class _Planner:
         if account.lots is not None:
             policy = self.state.expiry_policies[account.shop_id]
             move_lots(account.lots, outcome.before.balance, outcome.applied, policy, self.now)
-            self.plan.expiry_applies = True
         self.plan.ledger.append(
             ledger_row(
                 account,

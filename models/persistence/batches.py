@@ -130,8 +130,7 @@ class BatchStore:
         self._ledger.append_many(
             [row.values | {"account_id": row.account.id} for row in plan.ledger]
         )
-        if plan.expiry_applies:
-            self._lots.save(touched)
+        self._lots.save(touched)
         if plan.reminders:
             self._lots.record_reminders(plan.reminders, plan.now)
         self._command_log.record_many(plan.processed, plan.rejected_messages)

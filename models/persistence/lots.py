@@ -80,10 +80,12 @@ class LotStore:
         )
         return [(row.id, row.customer_id) for row in self._db.execute(query)]
 
-    def reminded(self, account_ids: Iterable[int]) -> set[tuple[int, datetime]]:
-        """(account id, expiry moment) of the accounts' reminders recorded already."""
+    def reminded(self, account_ids: Iterable[int], after: datetime) -> set[tuple[int, datetime]]:
+        """(account id, expiry moment) of the accounts' reminders recorded already for lots
+        that expire after ``after`` (older ones can never be due again)."""
         query = select(expiry_reminders.c.account_id, expiry_reminders.c.expires_at).where(
-            expiry_reminders.c.account_id.in_(sorted(set(account_ids)))
+            expiry_reminders.c.account_id.in_(sorted(set(account_ids))),
+            expiry_reminders.c.expires_at > after,
         )
         return {(row.account_id, as_utc(row.expires_at)) for row in self._db.execute(query)}
 
@@ -125,7 +127,8 @@ class LotStore:
 
     def save(self, touched: Sequence[WorkingAccount]) -> None:
         """The changed lots of the accounts: new ones inserted, used-up ones deleted, the rest
-        updated; at most three statements for a whole batch."""
+        updated; at most three statements for a whole batch, none when no lot changed (a shop
+        without an expiry policy has none)."""
         new, changed, emptied = [], [], []
         for account in touched:
             for lot in account.lots or ():

@@ -126,6 +126,16 @@ def _send(
     raise TryAgain(str(refused))
 
 
+def _addressing(account: Any, default_sender: str) -> dict[str, Any]:
+    """Who an email to the account's customer is from and to, for either email."""
+    return {
+        "shop_name": account.shop_name or account.shop_id,
+        "sender": account.email_from or default_sender,
+        "recipient": account.email,
+        "first_name": account.first_name,
+    }
+
+
 def _points_earned(
     uow: UnitOfWork, row: OutboxRow, account: Any, default_sender: str
 ) -> EmailMessage:
@@ -134,10 +144,7 @@ def _points_earned(
     return render_points_earned(
         PointsEarnedEmail(
             transaction_id=str(entry.transaction_id),
-            shop_name=account.shop_name or account.shop_id,
-            sender=account.email_from or default_sender,
-            recipient=account.email,
-            first_name=account.first_name,
+            **_addressing(account, default_sender),
             points=entry.applied,
             balance=entry.balance_after,
             lifetime_points=entry.lifetime_after,
@@ -161,10 +168,7 @@ def _points_expiring(
     return render_points_expiring(
         PointsExpiringEmail(
             reminder_id=str(reminder.id),
-            shop_name=account.shop_name or account.shop_id,
-            sender=account.email_from or default_sender,
-            recipient=account.email,
-            first_name=account.first_name,
+            **_addressing(account, default_sender),
             points=still_held,
             expires_at=reminder.expires_at,
             balance=account.balance,

@@ -81,7 +81,7 @@ def _run_page(
         state = uow.batches.read(
             BatchKeys(customers={(shop_id, customer_id) for _, customer_id in due}), lock=True
         )
-        reminded = uow.lots.reminded(account_id for account_id, _ in due)
+        reminded = uow.lots.reminded((account_id for account_id, _ in due), after=as_of)
         plan = plan_expiry(state, reminded, as_of, utc_now())
         uow.owe(uow.batches.write(plan))
         uow.commit()
